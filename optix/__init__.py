@@ -1,0 +1,77 @@
+"""optix: composable gradient transformations for JAX.
+
+The top level mirrors Optax's, so ``import optix as optax`` works in existing code.
+"""
+
+from optix import optimizers, torch, transforms, tree, tree_utils
+from optix.core import (
+    ArrayTree,
+    EmptyState,
+    GradientTransformation,
+    GradientTransformationExtraArgs,
+    MaskOrFn,
+    OptState,
+    Params,
+    PyTree,
+    ScalarOrSchedule,
+    Schedule,
+    TransformInitFn,
+    TransformUpdateExtraArgsFn,
+    TransformUpdateFn,
+    Updates,
+    apply_updates,
+    chain,
+    identity,
+    incremental_update,
+    init_empty_state,
+    named_chain,
+    periodic_update,
+    safe_increment,
+    safe_int32_increment,
+    set_to_zero,
+    stateless,
+    stateless_with_tree_map,
+    with_extra_args_support,
+)
+from optix.optimizers import (
+    ScaleByAdamState,
+    ScaleByAmsgradState,
+    ScaleByNadamState,
+    adam,
+    adamax,
+    adamaxw,
+    adamw,
+    amsgrad,
+    nadam,
+    nadamw,
+    scale_by_adam,
+    scale_by_adamax,
+    scale_by_amsgrad,
+    scale_by_nadam,
+    sgd,
+)
+from optix.transforms import (
+    AddDecayedWeightsState,
+    EmaState,
+    MaskedNode,
+    MaskedState,
+    MomentumBufferState,
+    ScaleByScheduleState,
+    ScaleState,
+    TraceState,
+    WeightDecaySchedule,
+    add_decayed_weights,
+    ema,
+    masked,
+    momentum_buffer,
+    scale,
+    scale_by_learning_rate,
+    scale_by_schedule,
+    trace,
+)
+from optix.tree import bias_correction, update_infinity_moment, update_moment
+from optix.tree import norm as global_norm
+
+__version__ = "0.1.0"
+
+__all__ = [name for name in dir() if not name.startswith("_")]

@@ -1,0 +1,106 @@
+"""Adamax: Adam with an infinity-norm second moment, and its decoupled-decay variant."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from optix import _checks
+from optix.core import (
+    GradientTransformation,
+    MaskOrFn,
+    ScalarOrSchedule,
+    chain,
+    safe_increment,
+    zero_count,
+)
+from optix.optimizers.adam import ScaleByAdamState, check_moment_args
+from optix.transforms.scaling import scale_by_learning_rate
+from optix.transforms.weight_decay import add_decayed_weights
+from optix.tree.leafwise import bias_correction_factor, compute_dtype, ema_weights, map_leaves
+from optix.tree.math import zeros_like
+
+
+def scale_by_adamax(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> GradientTransformation:
+    """Rescale updates by Adamax's infinity-norm moment.
+
+    For each leaf, with g the incoming update and t = count + 1:
+
+        mu = b1 * mu + (1 - b1) * g
+        nu = max(b2 * nu, |g| + eps)
+        u = (mu / (1 - b1**t)) / nu
+
+    eps sits inside the maximum (as in torch.optim.Adamax and Optax), so nu > 0 and
+    a zero gradient never divides by zero.
+
+    Args:
+        b1: Decay of the EMA of g, in [0, 1).
+        b2: Decay of the infinity norm, in [0, 1).
+        eps: Added to |g| inside the maximum, >= 0.
+
+    Returns:
+        A GradientTransformation whose state is ``ScaleByAdamState``.
+
+    References:
+        Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015,
+        arXiv:1412.6980, Algorithm 2.
+        Checked against torch.optim.Adamax and optax.adamax in
+        tests/optimizers/test_adamax.py.
+    """
+    check_moment_args("scale_by_adamax", b1, b2, eps)
+
+    def leaf(g, mu, nu, c1):
+        dt = compute_dtype(g, mu, nu)
+        (b1_, one_minus_b1), g_ = ema_weights(b1, dt), g.astype(dt)
+        b2_ = jnp.asarray(b2, dt)
+        mu_new = b1_ * mu.astype(dt) + one_minus_b1 * g_
+        nu_new = jnp.maximum(b2_ * nu.astype(dt), jnp.abs(g_) + eps)
+        u = (mu_new / c1.astype(dt)) / nu_new
+        return u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
+
+    def init(params):
+        return ScaleByAdamState(count=zero_count(), mu=zeros_like(params), nu=zeros_like(params))
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        count = safe_increment(state.count)
+        c1 = bias_correction_factor(b1, count)
+        updates, mu, nu = map_leaves(
+            lambda g, m, v: leaf(g, m, v, c1), updates, state.mu, state.nu, n_out=3
+        )
+        return updates, ScaleByAdamState(count=count, mu=mu, nu=nu)
+
+    return GradientTransformation(init, update)
+
+
+def adamax(
+    learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8
+) -> GradientTransformation:
+    """Adamax: ``chain(scale_by_adamax(...), scale_by_learning_rate(learning_rate))``.
+
+    Update rule and arguments: see ``scale_by_adamax``.
+    """
+    check_moment_args("adamax", b1, b2, eps)
+    _checks.non_negative("adamax", learning_rate=learning_rate)
+    return chain(scale_by_adamax(b1, b2, eps), scale_by_learning_rate(learning_rate))
+
+
+def adamaxw(
+    learning_rate: ScalarOrSchedule,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: ScalarOrSchedule = 1e-4,
+    mask: MaskOrFn = None,
+) -> GradientTransformation:
+    """Adamax with decoupled weight decay: ``p -= lr * (u + weight_decay * p)``.
+
+    ``chain(scale_by_adamax, add_decayed_weights(weight_decay, mask),
+    scale_by_learning_rate)``; update rule: see ``scale_by_adamax``.
+    """
+    check_moment_args("adamaxw", b1, b2, eps)
+    _checks.non_negative("adamaxw", learning_rate=learning_rate, weight_decay=weight_decay)
+    return chain(
+        scale_by_adamax(b1, b2, eps),
+        add_decayed_weights(weight_decay, mask),
+        scale_by_learning_rate(learning_rate),
+    )

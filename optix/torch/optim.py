@@ -1,0 +1,195 @@
+"""torch.optim's optimizers as optix transformations, with torch's names and numbers.
+
+Each constructor takes torch.optim's arguments and defaults (without ``params``) and
+reproduces its parameter trajectory. ``lr`` may be a schedule of the step count, which
+matches setting ``param_group["lr"]`` before each torch step. Arguments that only
+steer torch's kernels (``foreach``, ``fused``, ``capturable``, ``differentiable``) are
+accepted and ignored: XLA compiles one fused program either way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from optix import _checks
+from optix.core import GradientTransformation, ScalarOrSchedule, chain, identity
+from optix.optimizers.adam import scale_by_adam
+from optix.optimizers.adamax import scale_by_adamax
+from optix.optimizers.amsgrad import scale_by_amsgrad
+from optix.optimizers.nadam_schedule import scale_by_nadam
+from optix.transforms.momentum import momentum_buffer
+from optix.transforms.scaling import scale, scale_by_learning_rate
+from optix.transforms.weight_decay import add_decayed_weights
+
+Betas = tuple[float, float]
+
+
+def _direction(maximize: bool) -> GradientTransformation:
+    """torch negates the gradient first when maximizing."""
+    return scale(-1.0) if maximize else identity()
+
+
+def _check(fn: str, lr: Any, betas: Betas, eps: Any, weight_decay: Any) -> None:
+    _checks.non_negative(fn, lr=lr, eps=eps, weight_decay=weight_decay)
+    _checks.in_unit_interval(fn, **{"betas[0]": betas[0], "betas[1]": betas[1]})
+
+
+def _adam_like(
+    preconditioner: GradientTransformation,
+    lr: ScalarOrSchedule,
+    weight_decay: ScalarOrSchedule,
+    decoupled: bool,
+    maximize: bool,
+) -> GradientTransformation:
+    """torch's order: maximize, L2 decay, preconditioner, decoupled decay, -lr.
+
+    Both decay slots are always present (one holds zero), so the state's structure
+    does not depend on which kind of decay is used.
+    """
+    return chain(
+        _direction(maximize),
+        add_decayed_weights(0.0 if decoupled else weight_decay),
+        preconditioner,
+        add_decayed_weights(weight_decay if decoupled else 0.0),
+        scale_by_learning_rate(lr),
+    )
+
+
+def sgd(
+    lr: ScalarOrSchedule = 1e-3,
+    momentum: float = 0.0,
+    dampening: float = 0.0,
+    weight_decay: ScalarOrSchedule = 0.0,
+    nesterov: bool = False,
+    *,
+    maximize: bool = False,
+    foreach: bool | None = None,
+    differentiable: bool = False,
+    fused: bool | None = None,
+) -> GradientTransformation:
+    """torch.optim.SGD: coupled weight decay, dampened momentum, lr outside the buffer.
+
+    For each leaf: g = -g if maximize; g = g + weight_decay * p; then the momentum
+    buffer of ``momentum_buffer`` (skipped when momentum == 0); p = p - lr * u.
+
+    References:
+        Checked against torch.optim.SGD in tests/torch/test_optim.py.
+    """
+    del foreach, differentiable, fused
+    _checks.non_negative("optix.torch.sgd", lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if nesterov and (momentum <= 0 or dampening != 0):
+        raise ValueError(
+            "optix.torch.sgd: nesterov=True requires momentum > 0 and dampening == 0, "
+            f"got momentum={momentum!r}, dampening={dampening!r}"
+        )
+    buffer = momentum_buffer(momentum, dampening, nesterov) if momentum else identity()
+    return chain(
+        _direction(maximize),
+        add_decayed_weights(weight_decay),
+        buffer,
+        scale_by_learning_rate(lr),
+    )
+
+
+def adam(
+    lr: ScalarOrSchedule = 1e-3,
+    betas: Betas = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: ScalarOrSchedule = 0.0,
+    amsgrad: bool = False,
+    *,
+    foreach: bool | None = None,
+    maximize: bool = False,
+    capturable: bool = False,
+    differentiable: bool = False,
+    fused: bool | None = None,
+    decoupled_weight_decay: bool = False,
+) -> GradientTransformation:
+    """torch.optim.Adam: L2 (or decoupled) weight decay, torch's AMSGrad order.
+
+    The preconditioner is ``scale_by_adam`` or, with ``amsgrad``,
+    ``scale_by_amsgrad(nu_max_of="raw")``: torch keeps the maximum of the raw second
+    moment and divides it by the current bias correction.
+
+    References:
+        Checked against torch.optim.Adam in tests/torch/test_optim.py.
+    """
+    del foreach, capturable, differentiable, fused
+    _check("optix.torch.adam", lr, betas, eps, weight_decay)
+    b1, b2 = betas
+    if amsgrad:
+        preconditioner = scale_by_amsgrad(b1, b2, eps, nu_max_of="raw")
+    else:
+        preconditioner = scale_by_adam(b1, b2, eps)
+    return _adam_like(preconditioner, lr, weight_decay, decoupled_weight_decay, maximize)
+
+
+def adamw(
+    lr: ScalarOrSchedule = 1e-3,
+    betas: Betas = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: ScalarOrSchedule = 1e-2,
+    amsgrad: bool = False,
+    *,
+    maximize: bool = False,
+    foreach: bool | None = None,
+    capturable: bool = False,
+    differentiable: bool = False,
+    fused: bool | None = None,
+) -> GradientTransformation:
+    """torch.optim.AdamW: ``adam(..., decoupled_weight_decay=True)``, weight_decay 1e-2.
+
+    References:
+        Checked against torch.optim.AdamW in tests/torch/test_optim.py.
+    """
+    del foreach, capturable, differentiable, fused
+    _check("optix.torch.adamw", lr, betas, eps, weight_decay)
+    return adam(
+        lr, betas, eps, weight_decay, amsgrad, maximize=maximize, decoupled_weight_decay=True
+    )
+
+
+def nadam(
+    lr: ScalarOrSchedule = 2e-3,
+    betas: Betas = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: ScalarOrSchedule = 0.0,
+    momentum_decay: float = 4e-3,
+    decoupled_weight_decay: bool = False,
+    *,
+    foreach: bool | None = None,
+    maximize: bool = False,
+    capturable: bool = False,
+    differentiable: bool = False,
+) -> GradientTransformation:
+    """torch.optim.NAdam: ``scale_by_nadam`` with torch's weight decay and maximize.
+
+    References:
+        Checked against torch.optim.NAdam in tests/torch/test_optim.py.
+    """
+    del foreach, capturable, differentiable
+    _check("optix.torch.nadam", lr, betas, eps, weight_decay)
+    preconditioner = scale_by_nadam(betas[0], betas[1], eps, momentum_decay)
+    return _adam_like(preconditioner, lr, weight_decay, decoupled_weight_decay, maximize)
+
+
+def adamax(
+    lr: ScalarOrSchedule = 2e-3,
+    betas: Betas = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: ScalarOrSchedule = 0.0,
+    foreach: bool | None = None,
+    *,
+    maximize: bool = False,
+    differentiable: bool = False,
+    capturable: bool = False,
+) -> GradientTransformation:
+    """torch.optim.Adamax: ``scale_by_adamax`` with L2 weight decay and maximize.
+
+    References:
+        Checked against torch.optim.Adamax in tests/torch/test_optim.py.
+    """
+    del foreach, differentiable, capturable
+    _check("optix.torch.adamax", lr, betas, eps, weight_decay)
+    preconditioner = scale_by_adamax(betas[0], betas[1], eps)
+    return _adam_like(preconditioner, lr, weight_decay, False, maximize)

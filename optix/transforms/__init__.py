@@ -1,0 +1,46 @@
+"""Generic building blocks, grouped by role (Optax's ``optax.transforms``)."""
+
+from optix.core import chain, named_chain
+from optix.transforms.masking import MaskedNode, MaskedState, masked
+from optix.transforms.momentum import (
+    EmaState,
+    MomentumBufferState,
+    TraceState,
+    ema,
+    momentum_buffer,
+    trace,
+)
+from optix.transforms.scaling import (
+    ScaleByScheduleState,
+    ScaleState,
+    scale,
+    scale_by_learning_rate,
+    scale_by_schedule,
+)
+from optix.transforms.weight_decay import (
+    AddDecayedWeightsState,
+    WeightDecaySchedule,
+    add_decayed_weights,
+)
+
+__all__ = [
+    "AddDecayedWeightsState",
+    "EmaState",
+    "MaskedNode",
+    "MaskedState",
+    "MomentumBufferState",
+    "ScaleByScheduleState",
+    "ScaleState",
+    "TraceState",
+    "WeightDecaySchedule",
+    "add_decayed_weights",
+    "chain",
+    "ema",
+    "masked",
+    "momentum_buffer",
+    "named_chain",
+    "scale",
+    "scale_by_learning_rate",
+    "scale_by_schedule",
+    "trace",
+]
