@@ -12,7 +12,9 @@ into equal-sized leaves and lr=1e-3, weight_decay=1e-2 everywhere:
   freshly built optimizer, so tracing, lowering and XLA compilation are all included.
 
 Every timing is the median over ``--repeats`` calls after warm-up calls that are not counted
-(compile time: median of ``COMPILES`` fresh compiles). Only medians and ratios are reported.
+(compile time: median of ``COMPILES`` fresh compiles). The libraries take turns within each
+repeat, so each step starts with caches holding the previous library's arrays, as a real
+training step starts after a forward and backward pass. Only medians and ratios are reported.
 
 Run from the repository root:
 
@@ -41,16 +43,24 @@ WARMUP = 3
 COMPILES = 3
 
 
-def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = WARMUP) -> float:
-    """Median wall time of ``fn()`` over ``repeats`` calls, after ``warmup`` uncounted calls."""
+def median_seconds(
+    fns: dict[str, Callable[[], object]], repeats: int, warmup: int = WARMUP
+) -> dict[str, float]:
+    """Median wall time of each ``fn()`` over ``repeats`` calls, after ``warmup`` uncounted calls.
+
+    The functions take turns within each repeat, so that load from other processes on a shared
+    machine falls on all of them alike instead of on whichever happened to run during it.
+    """
     for _ in range(warmup):
-        fn()
-    times = []
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def make_step(opt, apply_updates):
@@ -61,36 +71,31 @@ def make_step(opt, apply_updates):
     return step
 
 
-def jax_times(make_opt, apply_updates, arrays, grads_np, repeats):
-    """(step seconds, compile seconds) of one JAX library on copies of ``arrays``."""
+def jax_runners(make_opt, apply_updates, arrays, grads_np):
+    """(one donated step, one fresh compile) of a JAX library, on copies of ``arrays``."""
     # Copies, so that donating them never touches the numpy buffers shared with other libraries.
     params = [jnp.array(a) for a in arrays]
     grads = [jnp.array(g) for g in grads_np]
     opt = make_opt()
-    state = opt.init(params)
     step = jax.jit(make_step(opt, apply_updates), donate_argnums=(0, 1))
-    carry = [params, state]
+    carry = [params, opt.init(params)]
 
     def run_step():
         carry[0], carry[1] = step(carry[0], carry[1], grads)
         jax.block_until_ready(carry)
 
-    step_s = median_seconds(run_step, repeats)
-
     def compile_fresh():
         fresh = make_step(make_opt(), apply_updates)
         jax.jit(fresh, donate_argnums=(0, 1)).lower(carry[0], carry[1], grads).compile()
 
-    compile_s = median_seconds(compile_fresh, COMPILES, warmup=0)
-    return step_s, compile_s
+    return run_step, compile_fresh
 
 
-def torch_step_seconds(arrays, grads_np, repeats, **kind) -> float:
+def torch_runner(arrays, grads_np, **kind):
     params = [torch.nn.Parameter(torch.tensor(a)) for a in arrays]
     for p, g in zip(params, grads_np, strict=True):
         p.grad = torch.tensor(g)
-    opt = torch.optim.AdamW(params, lr=LR, weight_decay=WEIGHT_DECAY, **kind)
-    return median_seconds(opt.step, repeats)
+    return torch.optim.AdamW(params, lr=LR, weight_decay=WEIGHT_DECAY, **kind).step
 
 
 def fused_torch_error() -> str | None:
@@ -146,33 +151,34 @@ def main() -> None:
             per_leaf = n // leaves
             arrays = [rng.standard_normal(per_leaf, dtype=np.float32) for _ in range(leaves)]
             grads = [rng.standard_normal(per_leaf, dtype=np.float32) for _ in range(leaves)]
-            optix_step, optix_compile = jax_times(
+            optix_step, optix_compile = jax_runners(
                 lambda: optix.adamw(LR, weight_decay=WEIGHT_DECAY),
                 optix.apply_updates,
                 arrays,
                 grads,
-                args.repeats,
             )
-            optax_step, optax_compile = jax_times(
+            optax_step, optax_compile = jax_runners(
                 lambda: optax.adamw(LR, weight_decay=WEIGHT_DECAY),
                 optax.apply_updates,
                 arrays,
                 grads,
-                args.repeats,
             )
-            foreach = torch_step_seconds(arrays, grads, args.repeats, foreach=True)
-            fused = (
-                None
-                if fused_error
-                else torch_step_seconds(arrays, grads, args.repeats, fused=True)
-            )
-            best_torch = min(t for t in (foreach, fused) if t is not None)
-            fused_ms = "n/a" if fused is None else f"{fused * 1e3:.2f}"
+            steps = {
+                "optix": optix_step,
+                "optax": optax_step,
+                "foreach": torch_runner(arrays, grads, foreach=True),
+            }
+            if not fused_error:
+                steps["fused"] = torch_runner(arrays, grads, fused=True)
+            t = median_seconds(steps, args.repeats)
+            c = median_seconds({"optix": optix_compile, "optax": optax_compile}, COMPILES, 0)
+            best_torch = min(t["foreach"], t.get("fused", t["foreach"]))
+            fused_ms = f"{t['fused'] * 1e3:.2f}" if "fused" in t else "n/a"
             print(
-                f"| {fmt_size(per_leaf * leaves)} | {leaves} | {optix_step * 1e3:.2f} "
-                f"| {optax_step * 1e3:.2f} | {foreach * 1e3:.2f} | {fused_ms} "
-                f"| {optix_step / optax_step:.2f} | {optix_step / best_torch:.2f} "
-                f"| {optix_compile:.2f} | {optax_compile:.2f} |",
+                f"| {fmt_size(per_leaf * leaves)} | {leaves} | {t['optix'] * 1e3:.2f} "
+                f"| {t['optax'] * 1e3:.2f} | {t['foreach'] * 1e3:.2f} | {fused_ms} "
+                f"| {t['optix'] / t['optax']:.2f} | {t['optix'] / best_torch:.2f} "
+                f"| {c['optix']:.2f} | {c['optax']:.2f} |",
                 flush=True,
             )
 

@@ -168,7 +168,7 @@ def chain(*args: GradientTransformation) -> GradientTransformation:
     def update(updates, state, params=None, **extra_args):
         _check_state_length("chain", state, len(transforms))
         new_state = []
-        for tx, s in zip(transforms, state):
+        for tx, s in zip(transforms, state, strict=True):
             updates, s = tx.update(updates, s, params, **extra_args)
             new_state.append(s)
         return updates, tuple(new_state)

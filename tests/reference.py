@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import optix
 
@@ -190,3 +191,7 @@ def optax_reference(make_optax: Callable) -> Callable[[type, bool], Trajectory]:
             return run_jax(make_optax(lr), dtype, apply_updates=optax.apply_updates)
 
     return run
+
+
+DTYPES = pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+SCHEDULES = pytest.mark.parametrize("schedule", [False, True], ids=["constant_lr", "lr_every_step"])

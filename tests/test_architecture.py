@@ -12,8 +12,14 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "optix"
 
 # Each layer may import only from the layers before it.
-LAYERS = ["optix._checks", "optix.tree", "optix.core", "optix.transforms", "optix.optimizers",
-          "optix.torch"]
+LAYERS = [
+    "optix._checks",
+    "optix.tree",
+    "optix.core",
+    "optix.transforms",
+    "optix.optimizers",
+    "optix.torch",
+]
 MAX_LINES = 300
 
 

@@ -20,7 +20,9 @@ from optix.tree.leafwise import bias_correction_factor, compute_dtype, ema_weigh
 from optix.tree.math import zeros_like
 
 
-def scale_by_adamax(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> GradientTransformation:
+def scale_by_adamax(
+    b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8
+) -> GradientTransformation:
     """Rescale updates by Adamax's infinity-norm moment.
 
     For each leaf, with g the incoming update and t = count + 1:

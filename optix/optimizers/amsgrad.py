@@ -24,7 +24,6 @@ class ScaleByAmsgradState(NamedTuple):
     nu_max: Any  # param-shaped: running maximum of nu (see nu_max_of)
 
 
-
 def scale_by_amsgrad(
     b1: float = 0.9,
     b2: float = 0.999,
@@ -107,7 +106,11 @@ def scale_by_amsgrad(
         c1, c2 = bias_correction_factor(b1, count), bias_correction_factor(b2, count)
         updates, mu, nu, nu_max = map_leaves(
             lambda g, m, v, vm: leaf(g, m, v, vm, c1, c2),
-            updates, state.mu, state.nu, state.nu_max, n_out=4,
+            updates,
+            state.mu,
+            state.nu,
+            state.nu_max,
+            n_out=4,
         )
         return updates, ScaleByAmsgradState(count=count, mu=mu, nu=nu, nu_max=nu_max)
 
@@ -134,7 +137,13 @@ def amsgrad(
     _checks.non_negative("amsgrad", learning_rate=learning_rate)
     return chain(
         scale_by_amsgrad(
-            b1, b2, eps, eps_root, mu_dtype, bias_correction_mu, bias_correction_nu,
+            b1,
+            b2,
+            eps,
+            eps_root,
+            mu_dtype,
+            bias_correction_mu,
+            bias_correction_nu,
             nu_max_of=nu_max_of,
         ),
         scale_by_learning_rate(learning_rate),

@@ -99,7 +99,10 @@ def scale_by_nadam(
         c2 = bias_correction_factor(b2, count)
         updates, mu, nu = map_leaves(
             lambda g, m, v: leaf(g, m, v, c2, weight_g, weight_mu),
-            updates, state.mu, state.nu, n_out=3,
+            updates,
+            state.mu,
+            state.nu,
+            n_out=3,
         )
         return updates, ScaleByNadamState(count=count, mu=mu, nu=nu, mu_product=mu_product)
 

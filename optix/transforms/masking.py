@@ -69,7 +69,9 @@ def masked(
     inner = with_extra_args_support(inner)
 
     def init(params):
-        return MaskedState(inner_state=inner.init(hide(params, resolve_mask("masked", mask, params))))
+        return MaskedState(
+            inner_state=inner.init(hide(params, resolve_mask("masked", mask, params)))
+        )
 
     def update(updates, state, params=None, **extra_args):
         mask_tree = resolve_mask("masked", mask, updates)

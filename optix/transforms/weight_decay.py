@@ -68,7 +68,11 @@ def add_decayed_weights(
                 return None
             return g + jnp.asarray(rate, g.dtype) * p.astype(g.dtype)
 
-        if not callable(weight_decay) and isinstance(weight_decay, int | float) and not weight_decay:
+        if (
+            not callable(weight_decay)
+            and isinstance(weight_decay, int | float)
+            and not weight_decay
+        ):
             # Adding 0 * p would turn an infinite parameter into NaN updates.
             return updates, WeightDecaySchedule(safe_increment(state.count))
         new_updates = jax.tree.map(decay, updates, params, is_leaf=lambda x: x is None)

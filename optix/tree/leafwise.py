@@ -37,8 +37,8 @@ def map_leaves(fn: Callable[..., tuple], tree: Any, *rest: Any, n_out: int) -> t
             f"structures.\n  updates: {treedef}\n  others:\n{shapes}\nThe state must come "
             "from this transformation's init, called on params shaped like the updates."
         ) from error
-    outs = [fn(*args) for args in zip(leaves, *rest_leaves)]
-    columns = zip(*outs) if outs else [[] for _ in range(n_out)]
+    outs = [fn(*args) for args in zip(leaves, *rest_leaves, strict=True)]
+    columns = zip(*outs, strict=True) if outs else [[] for _ in range(n_out)]
     return tuple(treedef.unflatten(list(column)) for column in columns)
 
 

@@ -8,11 +8,8 @@ import pytest
 import torch
 
 import optix
-from tests.reference import compare, optax_reference, run_jax, torch_reference
+from tests.reference import DTYPES, SCHEDULES, compare, optax_reference, run_jax, torch_reference
 from tests.registry import ENTRIES
-
-DTYPES = pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
-SCHEDULE = pytest.mark.parametrize("schedule", [False, True], ids=["constant_lr", "lr_every_step"])
 
 OPTAX_CASES = [
     ("adam", {}),
@@ -29,25 +26,32 @@ OPTAX_CASES = [
 ]
 
 
-@SCHEDULE
+@SCHEDULES
 @DTYPES
 @pytest.mark.parametrize(("name", "kwargs"), OPTAX_CASES, ids=lambda x: str(x))
 def test_trajectory_matches_optax(name, kwargs, dtype, schedule):
     compare(
         lambda lr: getattr(optix, name)(lr, **kwargs),
         optax_reference(lambda lr: getattr(optax, name)(lr, **kwargs)),
-        dtype, schedule, ENTRIES[name].f32_rtol, same_dtype_reference=False,
+        dtype,
+        schedule,
+        ENTRIES[name].f32_rtol,
+        same_dtype_reference=False,
     )
 
 
-@SCHEDULE
+@SCHEDULES
 @DTYPES
 @pytest.mark.parametrize(
     ("name", "kwargs", "torch_cls", "torch_kwargs"),
     [
         ("adam", {}, torch.optim.Adam, {}),
-        ("adam", {"b1": 0.8, "b2": 0.9, "eps": 0.1}, torch.optim.Adam,
-         {"betas": (0.8, 0.9), "eps": 0.1}),
+        (
+            "adam",
+            {"b1": 0.8, "b2": 0.9, "eps": 0.1},
+            torch.optim.Adam,
+            {"betas": (0.8, 0.9), "eps": 0.1},
+        ),
         ("adamw", {"weight_decay": 0.1}, torch.optim.AdamW, {"weight_decay": 0.1}),
     ],
     ids=["adam", "adam_betas_eps", "adamw"],
@@ -56,7 +60,9 @@ def test_trajectory_matches_torch(name, kwargs, torch_cls, torch_kwargs, dtype, 
     compare(
         lambda lr: getattr(optix, name)(lr, **kwargs),
         torch_reference(lambda params, lr: torch_cls(params, lr=lr, **torch_kwargs)),
-        dtype, schedule, ENTRIES[name].f32_rtol,
+        dtype,
+        schedule,
+        ENTRIES[name].f32_rtol,
     )
 
 
@@ -108,15 +114,27 @@ def test_float32_bias_correction_within_1e6_of_float64():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: optix.adam(-1e-3), "adam: learning_rate must be finite and >= 0, got learning_rate=-0.001"),
+        (
+            lambda: optix.adam(-1e-3),
+            "adam: learning_rate must be finite and >= 0, got learning_rate=-0.001",
+        ),
         (lambda: optix.adam(1e-3, b1=1.2), "adam: b1 must be in [0, 1), got b1=1.2"),
         (lambda: optix.adam(1e-3, b2=-0.1), "adam: b2 must be in [0, 1), got b2=-0.1"),
         (lambda: optix.adam(1e-3, eps=-1e-8), "adam: eps must be finite and >= 0, got eps=-1e-08"),
-        (lambda: optix.adamw(1e-3, weight_decay=-1.0), "adamw: weight_decay must be finite and >= 0"),
+        (
+            lambda: optix.adamw(1e-3, weight_decay=-1.0),
+            "adamw: weight_decay must be finite and >= 0",
+        ),
         (lambda: optix.nadam(1e-3, b1=float("nan")), "adam: b1 must be in [0, 1), got b1=nan"),
-        (lambda: optix.amsgrad(1e-3, nu_max_of="max"), "scale_by_amsgrad: nu_max_of must be one of"),
+        (
+            lambda: optix.amsgrad(1e-3, nu_max_of="max"),
+            "scale_by_amsgrad: nu_max_of must be one of",
+        ),
         (lambda: optix.scale_by_adam(eps_root=-1.0), "scale_by_adam: eps_root must be finite"),
-        (lambda: optix.scale_by_nadam(momentum_decay=0.0), "scale_by_nadam: momentum_decay must be > 0"),
+        (
+            lambda: optix.scale_by_nadam(momentum_decay=0.0),
+            "scale_by_nadam: momentum_decay must be > 0",
+        ),
     ],
 )
 def test_bad_hyperparameters_raise(call, message):
@@ -142,5 +160,5 @@ def test_nadam_momentum_decay_inf_is_optax_nadam(x64):
     tx = optix.chain(optix.scale_by_nadam(momentum_decay=float("inf")), optix.scale(-0.05))
     actual = run_jax(tx, np.float64)
     expected = optax_reference(optax.nadam)(np.float64, False)
-    for a, e in zip(actual, expected):
+    for a, e in zip(actual, expected, strict=True):
         np.testing.assert_allclose(a["w"], e["w"], rtol=1e-10)

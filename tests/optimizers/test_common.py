@@ -14,8 +14,10 @@ NAMES = sorted(ENTRIES)
 
 def make_params(dtype=jnp.float32):
     return {
-        "dense": {"kernel": jnp.linspace(-1.0, 1.0, 12, dtype=dtype).reshape(3, 4),
-                  "bias": jnp.full((4,), 0.5, dtype)},
+        "dense": {
+            "kernel": jnp.linspace(-1.0, 1.0, 12, dtype=dtype).reshape(3, 4),
+            "bias": jnp.full((4,), 0.5, dtype),
+        },
         "scale": jnp.asarray(2.0, dtype),
     }
 
@@ -24,7 +26,10 @@ def make_grads(params, seed=0):
     leaves, treedef = jax.tree.flatten(params)
     keys = jax.random.split(jax.random.key(seed), len(leaves))
     return treedef.unflatten(
-        [jax.random.normal(k, x.shape, jnp.float32).astype(x.dtype) for k, x in zip(keys, leaves)]
+        [
+            jax.random.normal(k, x.shape, jnp.float32).astype(x.dtype)
+            for k, x in zip(keys, leaves, strict=True)
+        ]
     )
 
 

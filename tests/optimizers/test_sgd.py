@@ -1,38 +1,40 @@
 """SGD against torch.optim.SGD and optax.sgd: whole trajectories, float64 and float32."""
 
-import numpy as np
 import optax
 import pytest
 import torch
 
 import optix
-from tests.reference import compare, optax_reference, torch_reference
+from tests.reference import DTYPES, SCHEDULES, compare, optax_reference, torch_reference
 from tests.registry import ENTRIES
 
-DTYPES = pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
-SCHEDULE = pytest.mark.parametrize("schedule", [False, True], ids=["constant_lr", "lr_every_step"])
 CASES = [{}, {"momentum": 0.9}, {"momentum": 0.9, "nesterov": True}]
 
 
-@SCHEDULE
+@SCHEDULES
 @DTYPES
 @pytest.mark.parametrize("kwargs", CASES, ids=["plain", "momentum", "nesterov"])
 def test_trajectory_matches_torch(kwargs, dtype, schedule):
     compare(
         lambda lr: optix.sgd(lr, **kwargs),
         torch_reference(lambda params, lr: torch.optim.SGD(params, lr=lr, **kwargs)),
-        dtype, schedule, ENTRIES["sgd"].f32_rtol,
+        dtype,
+        schedule,
+        ENTRIES["sgd"].f32_rtol,
     )
 
 
-@SCHEDULE
+@SCHEDULES
 @DTYPES
 @pytest.mark.parametrize("kwargs", CASES, ids=["plain", "momentum", "nesterov"])
 def test_trajectory_matches_optax(kwargs, dtype, schedule):
     compare(
         lambda lr: optix.sgd(lr, **kwargs),
         optax_reference(lambda lr: optax.sgd(lr, **kwargs)),
-        dtype, schedule, ENTRIES["sgd"].f32_rtol, same_dtype_reference=False,
+        dtype,
+        schedule,
+        ENTRIES["sgd"].f32_rtol,
+        same_dtype_reference=False,
     )
 
 
@@ -42,5 +44,7 @@ def test_nesterov_without_momentum_raises():
 
 
 def test_negative_momentum_raises():
-    with pytest.raises(ValueError, match=r"sgd: momentum must be finite and >= 0, got momentum=-0.5"):
+    with pytest.raises(
+        ValueError, match=r"sgd: momentum must be finite and >= 0, got momentum=-0.5"
+    ):
         optix.sgd(0.1, momentum=-0.5)

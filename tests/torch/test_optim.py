@@ -5,10 +5,9 @@ import pytest
 import torch
 
 import optix
-from tests.reference import compare, torch_reference
+from tests.reference import DTYPES, SCHEDULES, compare, torch_reference
 from tests.registry import ENTRIES
 
-DTYPES = [np.float64, np.float32]
 
 SGD_CASES = {
     "plain": {},
@@ -63,14 +62,15 @@ PARAMS = [
 ]
 
 
-@pytest.mark.parametrize("schedule", [False, True], ids=["constant_lr", "lr_every_step"])
-@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+@SCHEDULES
+@DTYPES
 @pytest.mark.parametrize(("name", "torch_cls", "kwargs"), PARAMS)
 def test_trajectory_matches_torch(name, torch_cls, kwargs, dtype, schedule):
     make_optix = lambda lr: getattr(optix.torch, name)(lr=lr, **kwargs)
     make_torch = lambda params, lr: torch_cls(params, lr=lr, **kwargs)
-    compare(make_optix, torch_reference(make_torch), dtype, schedule,
-            ENTRIES[f"torch.{name}"].f32_rtol)
+    compare(
+        make_optix, torch_reference(make_torch), dtype, schedule, ENTRIES[f"torch.{name}"].f32_rtol
+    )
 
 
 @pytest.mark.parametrize("name", ["sgd", "adam", "adamw", "nadam", "adamax"])
@@ -78,8 +78,14 @@ def test_defaults_match_torch(name):
     import inspect
 
     ours = inspect.signature(getattr(optix.torch, name)).parameters
-    theirs = inspect.signature(getattr(torch.optim, {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW",
-                                                     "nadam": "NAdam", "adamax": "Adamax"}[name]))
+    theirs = inspect.signature(
+        getattr(
+            torch.optim,
+            {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "nadam": "NAdam", "adamax": "Adamax"}[
+                name
+            ],
+        )
+    )
     for param_name, param in theirs.parameters.items():
         if param_name == "params":
             continue
@@ -90,12 +96,24 @@ def test_defaults_match_torch(name):
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: optix.torch.sgd(lr=-1.0), "optix.torch.sgd: lr must be finite and >= 0, got lr=-1.0"),
-        (lambda: optix.torch.sgd(momentum=0.0, nesterov=True), "nesterov=True requires momentum > 0"),
-        (lambda: optix.torch.adam(betas=(1.0, 0.999)), "optix.torch.adam: betas[0] must be in [0, 1), got betas[0]=1.0"),
+        (
+            lambda: optix.torch.sgd(lr=-1.0),
+            "optix.torch.sgd: lr must be finite and >= 0, got lr=-1.0",
+        ),
+        (
+            lambda: optix.torch.sgd(momentum=0.0, nesterov=True),
+            "nesterov=True requires momentum > 0",
+        ),
+        (
+            lambda: optix.torch.adam(betas=(1.0, 0.999)),
+            "optix.torch.adam: betas[0] must be in [0, 1), got betas[0]=1.0",
+        ),
         (lambda: optix.torch.adamw(eps=-1e-8), "optix.torch.adamw: eps must be finite and >= 0"),
         (lambda: optix.torch.nadam(weight_decay=-0.1), "optix.torch.nadam: weight_decay must be"),
-        (lambda: optix.torch.adamax(betas=(0.9, 1.5)), "optix.torch.adamax: betas[1] must be in [0, 1)"),
+        (
+            lambda: optix.torch.adamax(betas=(0.9, 1.5)),
+            "optix.torch.adamax: betas[1] must be in [0, 1)",
+        ),
     ],
 )
 def test_bad_hyperparameters_raise(call, message):

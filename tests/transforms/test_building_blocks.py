@@ -30,27 +30,45 @@ def trajectory(tx, steps=6, standard=False):
 
 PAIRS = [
     ("scale", lambda m: m.scale(-0.3)),
-    ("scale_by_schedule", lambda m: m.scale_by_schedule(lambda c: 1.0 / (c.astype(jnp.float32) + 1.0))),
+    (
+        "scale_by_schedule",
+        lambda m: m.scale_by_schedule(lambda c: 1.0 / (c.astype(jnp.float32) + 1.0)),
+    ),
     ("scale_by_learning_rate", lambda m: m.scale_by_learning_rate(0.1)),
-    ("scale_by_learning_rate_schedule", lambda m: m.scale_by_learning_rate(lambda c: 0.1 * c.astype(jnp.float32))),
+    (
+        "scale_by_learning_rate_schedule",
+        lambda m: m.scale_by_learning_rate(lambda c: 0.1 * c.astype(jnp.float32)),
+    ),
     ("scale_by_learning_rate_no_flip", lambda m: m.scale_by_learning_rate(0.1, flip_sign=False)),
     ("trace", lambda m: m.trace(0.9)),
     ("trace_nesterov", lambda m: m.trace(0.9, nesterov=True)),
     ("ema", lambda m: m.ema(0.8)),
     ("ema_no_debias", lambda m: m.ema(0.8, debias=False)),
     ("add_decayed_weights", lambda m: m.add_decayed_weights(0.1)),
-    ("add_decayed_weights_schedule", lambda m: m.add_decayed_weights(lambda c: 0.1 * c.astype(jnp.float32))),
-    ("add_decayed_weights_mask", lambda m: m.add_decayed_weights(0.1, mask={"w": True, "b": False})),
-    ("add_decayed_weights_mask_fn",
-     lambda m: m.add_decayed_weights(0.1, mask=lambda p: jax.tree.map(lambda x: x.ndim >= 2, p))),
+    (
+        "add_decayed_weights_schedule",
+        lambda m: m.add_decayed_weights(lambda c: 0.1 * c.astype(jnp.float32)),
+    ),
+    (
+        "add_decayed_weights_mask",
+        lambda m: m.add_decayed_weights(0.1, mask={"w": True, "b": False}),
+    ),
+    (
+        "add_decayed_weights_mask_fn",
+        lambda m: m.add_decayed_weights(0.1, mask=lambda p: jax.tree.map(lambda x: x.ndim >= 2, p)),
+    ),
     ("masked_trace", lambda m: m.masked(m.trace(0.5), {"w": False, "b": True})),
 ]
 
 
 @pytest.mark.parametrize(("name", "build"), PAIRS, ids=[n for n, _ in PAIRS])
 def test_matches_optax(name, build):
-    for ours, theirs in zip(trajectory(build(optix)), trajectory(build(optax), standard=True)):
-        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7), ours, theirs)
+    for ours, theirs in zip(
+        trajectory(build(optix)), trajectory(build(optax), standard=True), strict=True
+    ):
+        jax.tree.map(
+            lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7), ours, theirs
+        )
 
 
 def test_masked_state_holds_masked_nodes_where_the_mask_is_false():
@@ -101,10 +119,22 @@ def test_momentum_buffer_first_step_is_the_gradient_then_dampened():
     [
         (lambda: optix.trace(-0.1), "trace: decay must be finite and >= 0, got decay=-0.1"),
         (lambda: optix.ema(1.5), "ema: decay must be in [0, 1], got decay=1.5"),
-        (lambda: optix.momentum_buffer(0.9, dampening=2.0), "momentum_buffer: dampening must be in [0, 1]"),
-        (lambda: optix.add_decayed_weights(-1e-4), "add_decayed_weights: weight_decay must be finite and >= 0"),
-        (lambda: optix.scale_by_learning_rate(float("inf")), "learning_rate must be finite and >= 0"),
-        (lambda: optix.scale_by_schedule(0.1), "scale_by_schedule: step_size_fn must be a callable"),
+        (
+            lambda: optix.momentum_buffer(0.9, dampening=2.0),
+            "momentum_buffer: dampening must be in [0, 1]",
+        ),
+        (
+            lambda: optix.add_decayed_weights(-1e-4),
+            "add_decayed_weights: weight_decay must be finite and >= 0",
+        ),
+        (
+            lambda: optix.scale_by_learning_rate(float("inf")),
+            "learning_rate must be finite and >= 0",
+        ),
+        (
+            lambda: optix.scale_by_schedule(0.1),
+            "scale_by_schedule: step_size_fn must be a callable",
+        ),
     ],
 )
 def test_bad_arguments_raise(call, message):
