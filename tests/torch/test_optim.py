@@ -1,13 +1,11 @@
 """optix.torch against torch.optim: whole trajectories, float64 and float32."""
 
-import numpy as np
 import pytest
 import torch
 
 import optix
 from tests.reference import DTYPES, SCHEDULES, compare, torch_reference
 from tests.registry import ENTRIES
-
 
 SGD_CASES = {
     "plain": {},
