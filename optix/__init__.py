@@ -69,8 +69,14 @@ from optix.transforms import (
     scale_by_schedule,
     trace,
 )
-from optix.tree import bias_correction, update_infinity_moment, update_moment
-from optix.tree import norm as global_norm
+from optix.tree import (
+    bias_correction,
+    update_infinity_moment,
+    update_moment,
+    update_moment_per_elem_norm,
+)
+from optix.tree import map_params as tree_map_params
+from optix.tree.math import global_norm
 
 __version__ = "0.1.0"
 

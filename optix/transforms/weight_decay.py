@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from optix import _checks
 from optix.core import (
+    EmptyState,
     GradientTransformation,
     MaskOrFn,
     ScalarOrSchedule,
@@ -16,6 +17,7 @@ from optix.core import (
     zero_count,
 )
 from optix.transforms.masking import masked
+from optix.tree.structure import check_same_structure
 
 NO_PARAMS = (
     "{fn} needs the current params: call update(updates, state, params), "
@@ -29,7 +31,9 @@ class WeightDecaySchedule(NamedTuple):
     count: jax.Array  # int32 scalar: number of updates applied so far
 
 
-AddDecayedWeightsState = WeightDecaySchedule
+# Optax's name for the state of a constant decay, kept for code that imports it; optix's
+# add_decayed_weights keeps WeightDecaySchedule in every case.
+AddDecayedWeightsState = EmptyState
 
 
 def add_decayed_weights(
@@ -61,6 +65,7 @@ def add_decayed_weights(
         del extra_args
         if params is None:
             raise ValueError(NO_PARAMS.format(fn="add_decayed_weights"))
+        check_same_structure("add_decayed_weights", updates=updates, params=params)
         rate = weight_decay(state.count) if callable(weight_decay) else weight_decay
 
         def decay(g, p):

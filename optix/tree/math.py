@@ -220,3 +220,8 @@ def allclose(
 
     results = jax.tree.leaves(jax.tree.map(close, a, b))
     return functools.reduce(jnp.logical_and, results, jnp.asarray(True))
+
+
+def global_norm(updates: Any) -> jax.Array:
+    """The L2 norm of all leaves together (Optax's ``global_norm``)."""
+    return norm(updates)
