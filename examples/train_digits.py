@@ -25,9 +25,10 @@ from tqdm import tqdm
 import optix
 
 matplotlib.use("Agg")  # write the PNG without needing a display
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-# name -> (constructor taking the learning rate, default learning rate)
+# name -> (constructor of the learning rate, its default); SGD needs a larger step than
+# the Adam family, whose updates are already normalized per parameter.
 OPTIMIZERS = {
     "adamw": (lambda lr: optix.adamw(learning_rate=lr, weight_decay=1e-4), 1e-3),
     "adam": (lambda lr: optix.adam(learning_rate=lr), 1e-3),

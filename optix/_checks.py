@@ -10,6 +10,7 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
+import jax
 import numpy as np
 
 
@@ -20,6 +21,8 @@ def _concrete(value: Any) -> float | None:
     if isinstance(value, numbers.Real):
         return float(value)
     if isinstance(value, np.ndarray | np.generic) and np.ndim(value) == 0:
+        return float(value)
+    if isinstance(value, jax.Array) and not isinstance(value, jax.core.Tracer) and value.ndim == 0:
         return float(value)
     return None
 
