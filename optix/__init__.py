@@ -33,42 +33,11 @@ from optix.core import (
     stateless_with_tree_map,
     with_extra_args_support,
 )
-from optix.optimizers import (
-    ScaleByAdamState,
-    ScaleByAmsgradState,
-    ScaleByNadamState,
-    adam,
-    adamax,
-    adamaxw,
-    adamw,
-    amsgrad,
-    nadam,
-    nadamw,
-    scale_by_adam,
-    scale_by_adamax,
-    scale_by_amsgrad,
-    scale_by_nadam,
-    sgd,
-)
-from optix.transforms import (
-    AddDecayedWeightsState,
-    EmaState,
-    MaskedNode,
-    MaskedState,
-    MomentumBufferState,
-    ScaleByScheduleState,
-    ScaleState,
-    TraceState,
-    WeightDecaySchedule,
-    add_decayed_weights,
-    ema,
-    masked,
-    momentum_buffer,
-    scale,
-    scale_by_learning_rate,
-    scale_by_schedule,
-    trace,
-)
+
+# Every optimizer and building block, by the names listed in each subpackage's __all__.
+from optix.optimizers import *
+from optix.optimizers.lazy_adam import SparseRows, apply_sparse_updates, with_sparse_rows
+from optix.transforms import *
 from optix.tree import (
     bias_correction,
     update_infinity_moment,

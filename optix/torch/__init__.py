@@ -1,5 +1,17 @@
 """Constructors that reproduce torch.optim's numbers, with torch's names and defaults."""
 
+from optix.torch.adaptive import adadelta, adagrad, rmsprop
 from optix.torch.optim import adam, adamax, adamw, nadam, sgd
+from optix.torch.sparse_adam import sparse_adam
 
-__all__ = ["adam", "adamax", "adamw", "nadam", "sgd"]
+__all__ = [
+    "adadelta",
+    "adagrad",
+    "adam",
+    "adamax",
+    "adamw",
+    "nadam",
+    "rmsprop",
+    "sgd",
+    "sparse_adam",
+]

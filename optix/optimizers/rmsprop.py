@@ -1,0 +1,227 @@
+"""RMSProp: scale by the root of a moving average of squared updates, plain or centered."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from optix import _checks
+from optix.core import (
+    GradientTransformation,
+    ScalarOrSchedule,
+    chain,
+    identity,
+    safe_increment,
+    zero_count,
+)
+from optix.transforms.momentum import trace
+from optix.transforms.scaling import scale_by_learning_rate
+from optix.tree.leafwise import bias_correction_factor, compute_dtype, ema_weights, map_leaves
+from optix.tree.math import full_like, zeros_like
+
+
+class ScaleByRmsWithCountState(NamedTuple):
+    """State of ``scale_by_rms``, with or without bias correction."""
+
+    count: jax.Array  # int32 scalar: number of updates applied so far
+    nu: Any  # param-shaped: EMA of g**2, starting at initial_scale
+
+
+class ScaleByRStdDevWithCountState(NamedTuple):
+    """State of ``scale_by_stddev``, with or without bias correction."""
+
+    count: jax.Array  # int32 scalar: number of updates applied so far
+    mu: Any  # param-shaped: EMA of g
+    nu: Any  # param-shaped: EMA of g**2, starting at initial_scale
+
+
+class ScaleByRmsState(NamedTuple):
+    """Optax's count-free layout of ``scale_by_rms``'s state, for code that names it.
+
+    optix's ``scale_by_rms`` always returns ``ScaleByRmsWithCountState``.
+    """
+
+    nu: Any
+
+
+class ScaleByRStdDevState(NamedTuple):
+    """Optax's count-free layout of ``scale_by_stddev``'s state, for code that names it.
+
+    optix's ``scale_by_stddev`` always returns ``ScaleByRStdDevWithCountState``.
+    """
+
+    mu: Any
+    nu: Any
+
+
+def _check(fn: str, decay: Any, eps: Any, initial_scale: Any, bias_correction: bool) -> None:
+    # With bias correction, decay = 1 would divide by 1 - 1**t = 0.
+    _checks.in_unit_interval(fn, closed_right=not bias_correction, decay=decay)
+    _checks.non_negative(fn, eps=eps, initial_scale=initial_scale)
+
+
+def _rms_leaf(g, mu, nu, c, decay, eps, eps_in_sqrt, bias_correction):
+    """One leaf of RMSProp; centered when ``mu`` is given. Returns (u, mu, nu)."""
+    leaves = (g, nu) if mu is None else (g, mu, nu)
+    dt = compute_dtype(*leaves)
+    decay_, one_minus_decay = ema_weights(decay, dt)
+    g_ = g.astype(dt)
+    c = c.astype(dt) if bias_correction else jnp.ones([], dt)
+    nu_new = decay_ * nu.astype(dt) + one_minus_decay * g_ * g_
+    var = nu_new / c
+    mu_new = None
+    if mu is not None:
+        mu_new = decay_ * mu.astype(dt) + one_minus_decay * g_
+        var = var - (mu_new / c) ** 2
+    d = jnp.sqrt(var + eps) if eps_in_sqrt else jnp.sqrt(var) + eps
+    u = (g_ / d).astype(g.dtype)
+    return u, None if mu is None else mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
+
+
+def _scale_by_rms(decay, eps, initial_scale, eps_in_sqrt, bias_correction, centered):
+    def init(params):
+        nu = full_like(params, initial_scale)
+        if centered:
+            return ScaleByRStdDevWithCountState(zero_count(), zeros_like(params), nu)
+        return ScaleByRmsWithCountState(zero_count(), nu)
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        count = safe_increment(state.count)
+        c = bias_correction_factor(decay, count)
+        options = (decay, eps, eps_in_sqrt, bias_correction)
+        if centered:
+            updates, mu, nu = map_leaves(
+                lambda g, m, v: _rms_leaf(g, m, v, c, *options),
+                updates,
+                state.mu,
+                state.nu,
+                n_out=3,
+            )
+            return updates, ScaleByRStdDevWithCountState(count, mu, nu)
+
+        def plain(g, v):
+            u, _, v_new = _rms_leaf(g, None, v, c, *options)
+            return u, v_new
+
+        updates, nu = map_leaves(plain, updates, state.nu, n_out=2)
+        return updates, ScaleByRmsWithCountState(count, nu)
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_rms(
+    decay: float = 0.9,
+    eps: float = 1e-8,
+    initial_scale: float = 0.0,
+    eps_in_sqrt: bool = True,
+    bias_correction: bool = False,
+) -> GradientTransformation:
+    """Rescale updates by the root of a moving average of their squares (RMSProp).
+
+    For each leaf, with g the incoming update, t = count + 1 and c = 1 - decay**t
+    (c = 1 without ``bias_correction``):
+
+        nu = decay * nu + (1 - decay) * g**2
+        u = g / sqrt(nu / c + eps)     if eps_in_sqrt
+        u = g / (sqrt(nu / c) + eps)   otherwise
+
+    ``nu`` starts at ``initial_scale``. ``eps_in_sqrt=False`` with ``decay=alpha`` is
+    torch.optim.RMSprop's denominator. The state is ``ScaleByRmsWithCountState`` with or
+    without ``bias_correction``; Optax keeps a count only with it (its
+    ``ScaleByRmsState(nu)`` otherwise), so the layouts differ there.
+
+    Args:
+        decay: Decay of the average, in [0, 1] ([0, 1) with ``bias_correction``).
+        eps: Added to the denominator, >= 0.
+        initial_scale: Starting value of ``nu``, >= 0.
+        eps_in_sqrt: Add ``eps`` under the square root (Optax) or after it (torch).
+        bias_correction: Divide ``nu`` by ``1 - decay**t``.
+
+    Returns:
+        A GradientTransformation whose state is ``ScaleByRmsWithCountState``.
+
+    References:
+        Hinton, "Neural Networks for Machine Learning", lecture 6e, 2012.
+        Checked against optax.scale_by_rms and torch.optim.RMSprop in
+        tests/optimizers/test_rmsprop.py.
+    """
+    _check("scale_by_rms", decay, eps, initial_scale, bias_correction)
+    return _scale_by_rms(decay, eps, initial_scale, eps_in_sqrt, bias_correction, False)
+
+
+def scale_by_stddev(
+    decay: float = 0.9,
+    eps: float = 1e-8,
+    initial_scale: float = 0.0,
+    eps_in_sqrt: bool = True,
+    bias_correction: bool = False,
+) -> GradientTransformation:
+    """Rescale updates by the root of a centered moving variance (centered RMSProp).
+
+    For each leaf, with g the incoming update, t = count + 1 and c = 1 - decay**t
+    (c = 1 without ``bias_correction``):
+
+        mu = decay * mu + (1 - decay) * g
+        nu = decay * nu + (1 - decay) * g**2
+        var = nu / c - (mu / c)**2
+        u = g / sqrt(var + eps)     if eps_in_sqrt
+        u = g / (sqrt(var) + eps)   otherwise
+
+    ``mu`` starts at 0 and ``nu`` at ``initial_scale``. ``eps_in_sqrt=False`` with
+    ``decay=alpha`` is torch.optim.RMSprop(centered=True)'s denominator. The state is
+    ``ScaleByRStdDevWithCountState`` with or without ``bias_correction`` (Optax's is
+    ``ScaleByRStdDevState(mu, nu)`` without it).
+
+    Args:
+        decay: Decay of the averages, in [0, 1] ([0, 1) with ``bias_correction``).
+        eps: Added to the denominator, >= 0.
+        initial_scale: Starting value of ``nu``, >= 0.
+        eps_in_sqrt: Add ``eps`` under the square root (Optax) or after it (torch).
+        bias_correction: Divide ``mu`` and ``nu`` by ``1 - decay**t``.
+
+    Returns:
+        A GradientTransformation whose state is ``ScaleByRStdDevWithCountState``.
+
+    References:
+        Graves, "Generating Sequences With Recurrent Neural Networks",
+        arXiv:1308.0850, 2013 (the centered form).
+        Checked against optax.scale_by_stddev and torch.optim.RMSprop(centered=True) in
+        tests/optimizers/test_rmsprop.py.
+    """
+    _check("scale_by_stddev", decay, eps, initial_scale, bias_correction)
+    return _scale_by_rms(decay, eps, initial_scale, eps_in_sqrt, bias_correction, True)
+
+
+def rmsprop(
+    learning_rate: ScalarOrSchedule,
+    decay: float = 0.9,
+    eps: float = 1e-8,
+    initial_scale: float = 0.0,
+    eps_in_sqrt: bool = True,
+    centered: bool = False,
+    momentum: float | None = None,
+    nesterov: bool = False,
+    bias_correction: bool = False,
+) -> GradientTransformation:
+    """RMSProp as Optax builds it: preconditioner, learning rate, then momentum.
+
+    ``chain(scale_by_stddev if centered else scale_by_rms, scale_by_learning_rate,
+    trace(momentum, nesterov))`` (``identity()`` instead of ``trace`` when momentum is
+    None). The buffer accumulates lr-scaled steps, so a learning rate that changes
+    reaches the velocity gradually. torch.optim.RMSprop accumulates ``g / d`` and
+    multiplies the buffer by the current lr: the two agree while lr is constant
+    (with ``eps_in_sqrt=False, decay=alpha``); ``optix.torch.rmsprop`` is torch's order.
+    """
+    _check("rmsprop", decay, eps, initial_scale, bias_correction)
+    _checks.non_negative("rmsprop", learning_rate=learning_rate)
+    if momentum is not None:
+        _checks.non_negative("rmsprop", momentum=momentum)
+    scaler = scale_by_stddev if centered else scale_by_rms
+    return chain(
+        scaler(decay, eps, initial_scale, eps_in_sqrt, bias_correction),
+        scale_by_learning_rate(learning_rate),
+        identity() if momentum is None else trace(momentum, nesterov),
+    )

@@ -1,0 +1,1 @@
+"""Independent NumPy float64 transliterations of reference implementations."""
