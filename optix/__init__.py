@@ -36,6 +36,8 @@ from optix.core import (
 
 # Every optimizer and building block, by the names listed in each subpackage's __all__.
 from optix.optimizers import *
+from optix.optimizers.adan import restart_adan
+from optix.optimizers.asgd import asgd_averaged_params
 from optix.optimizers.lazy_adam import SparseRows, apply_sparse_updates, with_sparse_rows
 from optix.transforms import *
 from optix.tree import (

@@ -1,7 +1,9 @@
 """Constructors that reproduce torch.optim's numbers, with torch's names and defaults."""
 
 from optix.torch.adaptive import adadelta, adagrad, rmsprop
+from optix.torch.asgd import asgd
 from optix.torch.optim import adam, adamax, adamw, nadam, sgd
+from optix.torch.rprop import rprop
 from optix.torch.sparse_adam import sparse_adam
 
 __all__ = [
@@ -10,8 +12,10 @@ __all__ = [
     "adam",
     "adamax",
     "adamw",
+    "asgd",
     "nadam",
     "rmsprop",
+    "rprop",
     "sgd",
     "sparse_adam",
 ]

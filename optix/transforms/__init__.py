@@ -1,6 +1,7 @@
 """Generic building blocks, grouped by role (Optax's ``optax.transforms``)."""
 
 from optix.core import chain, named_chain
+from optix.transforms.clipping import ClipByGlobalNormState, clip_by_global_norm
 from optix.transforms.masking import MaskedNode, MaskedState, masked
 from optix.transforms.momentum import (
     EmaState,
@@ -10,6 +11,7 @@ from optix.transforms.momentum import (
     momentum_buffer,
     trace,
 )
+from optix.transforms.proximal import ProximalDecayState, proximal_decay
 from optix.transforms.scaling import (
     ScaleByScheduleState,
     ScaleState,
@@ -25,20 +27,24 @@ from optix.transforms.weight_decay import (
 
 __all__ = [
     "AddDecayedWeightsState",
+    "ClipByGlobalNormState",
     "EmaState",
     "MaskedNode",
     "MaskedState",
     "MomentumBufferState",
+    "ProximalDecayState",
     "ScaleByScheduleState",
     "ScaleState",
     "TraceState",
     "WeightDecaySchedule",
     "add_decayed_weights",
     "chain",
+    "clip_by_global_norm",
     "ema",
     "masked",
     "momentum_buffer",
     "named_chain",
+    "proximal_decay",
     "scale",
     "scale_by_learning_rate",
     "scale_by_schedule",
