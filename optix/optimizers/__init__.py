@@ -7,8 +7,20 @@ from optix.optimizers.adamax import adamax, adamaxw, scale_by_adamax
 from optix.optimizers.adan import ScaleByAdanState, adan, scale_by_adan
 from optix.optimizers.amsgrad import ScaleByAmsgradState, amsgrad, scale_by_amsgrad
 from optix.optimizers.asgd import ScaleByAsgdState, asgd, scale_by_asgd
+from optix.optimizers.fromage import fromage
+from optix.optimizers.lamb import lamb
+from optix.optimizers.lars import lars
 from optix.optimizers.lazy_adam import ScaleByLazyAdamState, lazy_adam, scale_by_lazy_adam
+from optix.optimizers.lion import ScaleByLionState, lion, scale_by_lion
 from optix.optimizers.nadam_schedule import ScaleByNadamState, scale_by_nadam
+from optix.optimizers.noisy_sgd import noisy_sgd
+from optix.optimizers.optimistic import (
+    ScaleByOptimisticGradientState,
+    optimistic_adam_v2,
+    optimistic_gradient_descent,
+    scale_by_optimistic_gradient,
+)
+from optix.optimizers.polyak import polyak_sgd, scale_by_polyak
 from optix.optimizers.rmsprop import (
     ScaleByRmsState,
     ScaleByRmsWithCountState,
@@ -20,6 +32,7 @@ from optix.optimizers.rmsprop import (
 )
 from optix.optimizers.rprop import ScaleByRpropState, rprop, scale_by_rprop
 from optix.optimizers.sgd import sgd
+from optix.optimizers.sign import scale_by_sign, sign_sgd, signum
 from optix.optimizers.yogi import scale_by_yogi, yogi
 
 __all__ = [
@@ -29,7 +42,9 @@ __all__ = [
     "ScaleByAmsgradState",
     "ScaleByAsgdState",
     "ScaleByLazyAdamState",
+    "ScaleByLionState",
     "ScaleByNadamState",
+    "ScaleByOptimisticGradientState",
     "ScaleByRStdDevState",
     "ScaleByRStdDevWithCountState",
     "ScaleByRmsState",
@@ -45,9 +60,17 @@ __all__ = [
     "adan",
     "amsgrad",
     "asgd",
+    "fromage",
+    "lamb",
+    "lars",
     "lazy_adam",
+    "lion",
     "nadam",
     "nadamw",
+    "noisy_sgd",
+    "optimistic_adam_v2",
+    "optimistic_gradient_descent",
+    "polyak_sgd",
     "rmsprop",
     "rprop",
     "scale_by_adadelta",
@@ -57,12 +80,18 @@ __all__ = [
     "scale_by_amsgrad",
     "scale_by_asgd",
     "scale_by_lazy_adam",
+    "scale_by_lion",
     "scale_by_nadam",
+    "scale_by_optimistic_gradient",
+    "scale_by_polyak",
     "scale_by_rms",
     "scale_by_rprop",
     "scale_by_rss",
+    "scale_by_sign",
     "scale_by_stddev",
     "scale_by_yogi",
     "sgd",
+    "sign_sgd",
+    "signum",
     "yogi",
 ]

@@ -11,6 +11,7 @@ from optix.transforms.momentum import (
     momentum_buffer,
     trace,
 )
+from optix.transforms.noise import AddNoiseState, add_noise
 from optix.transforms.proximal import ProximalDecayState, proximal_decay
 from optix.transforms.scaling import (
     ScaleByScheduleState,
@@ -19,6 +20,7 @@ from optix.transforms.scaling import (
     scale_by_learning_rate,
     scale_by_schedule,
 )
+from optix.transforms.trust_ratio import ScaleByTrustRatioState, scale_by_trust_ratio
 from optix.transforms.weight_decay import (
     AddDecayedWeightsState,
     WeightDecaySchedule,
@@ -27,6 +29,7 @@ from optix.transforms.weight_decay import (
 
 __all__ = [
     "AddDecayedWeightsState",
+    "AddNoiseState",
     "ClipByGlobalNormState",
     "EmaState",
     "MaskedNode",
@@ -34,10 +37,12 @@ __all__ = [
     "MomentumBufferState",
     "ProximalDecayState",
     "ScaleByScheduleState",
+    "ScaleByTrustRatioState",
     "ScaleState",
     "TraceState",
     "WeightDecaySchedule",
     "add_decayed_weights",
+    "add_noise",
     "chain",
     "clip_by_global_norm",
     "ema",
@@ -48,5 +53,6 @@ __all__ = [
     "scale",
     "scale_by_learning_rate",
     "scale_by_schedule",
+    "scale_by_trust_ratio",
     "trace",
 ]

@@ -1,0 +1,69 @@
+"""Fromage: per-layer relative steps followed by a shrink of the parameters."""
+
+from __future__ import annotations
+
+import math
+
+import jax.numpy as jnp
+
+from optix import _checks
+from optix.core import GradientTransformation, ScalarOrSchedule, chain
+from optix.transforms.scaling import scale_by_learning_rate
+from optix.transforms.trust_ratio import scale_by_trust_ratio
+from optix.transforms.weight_decay import add_decayed_weights
+
+
+def _step_and_decay(lr):
+    """``(lr / sqrt(1 + lr**2), lr / (sqrt(1 + lr**2) + 1))``, in Python floats for numbers.
+
+    The decay is ``(sqrt(1 + lr**2) - 1) / lr`` written without the cancellation.
+    """
+    if isinstance(lr, int | float):
+        root = math.sqrt(1.0 + lr * lr)
+        return lr / root, lr / (root + 1.0)
+    root = jnp.sqrt(1.0 + lr * lr)
+    return lr / root, lr / (root + 1.0)
+
+
+def fromage(learning_rate: ScalarOrSchedule, min_norm: float = 1e-6) -> GradientTransformation:
+    """Fromage: move each leaf by ``learning_rate * ||p||`` along g, then shrink it.
+
+    For each leaf, with g the incoming gradient, p the parameter, lr the learning rate
+    and ||.|| the Frobenius norm of the whole leaf (clipped below at ``min_norm``):
+
+        p_new = (p - lr * ||p|| / ||g|| * g) / sqrt(1 + lr**2)
+
+    written as decoupled weight decay with a rescaled learning rate,
+
+        u = -(lr / sqrt(1 + lr**2)) * (||p|| / ||g|| * g + lr / (sqrt(1 + lr**2) + 1) * p)
+
+    i.e. ``chain(scale_by_trust_ratio(min_norm), add_decayed_weights(decay),
+    scale_by_learning_rate(step))``. Optax's ``fromage`` puts the decay after the learning
+    rate with the negative rate ``1 / sqrt(1 + lr**2) - 1``; the arithmetic is the same.
+
+    Args:
+        learning_rate: Step size, >= 0, or a schedule of the step count.
+        min_norm: Lower clip of both norms in the ratio, >= 0 (keeps zero gradients
+            and zero parameters finite).
+
+    Returns:
+        A GradientTransformation whose state is ``(ScaleByTrustRatioState,
+        WeightDecaySchedule, ScaleByScheduleState)``.
+
+    References:
+        Bernstein, Vahdat, Yue & Liu, "On the distance between two neural networks and
+        the stability of learning", NeurIPS 2020, arXiv:2002.03432.
+        Checked against optax.fromage and pytorch_optimizer.Fromage in
+        tests/optimizers/test_fromage.py.
+    """
+    _checks.non_negative("fromage", learning_rate=learning_rate, min_norm=min_norm)
+    if callable(learning_rate):
+        step = lambda count: _step_and_decay(learning_rate(count))[0]
+        decay = lambda count: _step_and_decay(learning_rate(count))[1]
+    else:
+        step, decay = _step_and_decay(learning_rate)
+    return chain(
+        scale_by_trust_ratio(min_norm),
+        add_decayed_weights(decay),
+        scale_by_learning_rate(step),
+    )
