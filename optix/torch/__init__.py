@@ -3,6 +3,7 @@
 from optix.torch.adaptive import adadelta, adagrad, rmsprop
 from optix.torch.asgd import asgd
 from optix.torch.optim import adam, adamax, adamw, nadam, sgd
+from optix.torch.radam import radam
 from optix.torch.rprop import rprop
 from optix.torch.sparse_adam import sparse_adam
 
@@ -14,6 +15,7 @@ __all__ = [
     "adamw",
     "asgd",
     "nadam",
+    "radam",
     "rmsprop",
     "rprop",
     "sgd",

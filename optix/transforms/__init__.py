@@ -1,6 +1,7 @@
 """Generic building blocks, grouped by role (Optax's ``optax.transforms``)."""
 
 from optix.core import chain, named_chain
+from optix.transforms.block_rms import clip_by_block_rms, scale_by_param_block_rms
 from optix.transforms.clipping import ClipByGlobalNormState, clip_by_global_norm
 from optix.transforms.masking import MaskedNode, MaskedState, masked
 from optix.transforms.momentum import (
@@ -44,6 +45,7 @@ __all__ = [
     "add_decayed_weights",
     "add_noise",
     "chain",
+    "clip_by_block_rms",
     "clip_by_global_norm",
     "ema",
     "masked",
@@ -52,6 +54,7 @@ __all__ = [
     "proximal_decay",
     "scale",
     "scale_by_learning_rate",
+    "scale_by_param_block_rms",
     "scale_by_schedule",
     "scale_by_trust_ratio",
     "trace",

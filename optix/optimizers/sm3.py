@@ -1,0 +1,121 @@
+"""SM3: an Adagrad-style accumulator kept as one vector per dimension of each leaf."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from optix import _checks
+from optix.core import GradientTransformation, ScalarOrSchedule, chain
+from optix.transforms.scaling import scale_by_learning_rate
+from optix.tree.leafwise import compute_dtype, ema_weights, map_leaves
+from optix.tree.math import zeros_like
+
+
+class ScaleBySM3State(NamedTuple):
+    """State of ``scale_by_sm3``."""
+
+    mu: Any  # per leaf: a list with one accumulator vector per dim (see scale_by_sm3)
+    nu: Any  # param-shaped: EMA of the preconditioned updates
+
+
+def _accumulator_shapes(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """One vector per dim; a scalar leaf keeps one scalar accumulator."""
+    return [(n,) for n in shape] if shape else [()]
+
+
+def _broadcast_to_leaf(vector: jax.Array, axis: int, ndim: int) -> jax.Array:
+    """View a dim's accumulator vector with size-1 dims everywhere else."""
+    return jnp.reshape(vector, [1] * axis + [-1] + [1] * (ndim - axis - 1))
+
+
+def scale_by_sm3(
+    b1: jax.typing.ArrayLike = 0.9, b2: jax.typing.ArrayLike = 1.0, eps: jax.typing.ArrayLike = 1e-8
+) -> GradientTransformation:
+    """Rescale updates by SM3-II's cover-based second moment, then average them.
+
+    Each leaf of rank k keeps k accumulator vectors mu[0..k-1] (mu[i] has the length of
+    dim i), covering the leaf by its slices along each dim. For each leaf, with g the
+    incoming update and w = 1 if b2 == 1 else 1 - b2:
+
+        acc = w * g**2 + b2 * min(mu[0], ..., mu[k-1])    (mu[i] broadcast along dim i)
+        mu[i] = max of acc over every dim except i
+        p = g / sqrt(acc + eps) where acc > 0, else 0
+        nu = b1 * nu + (1 - b1) * p
+        u = nu
+
+    Vectors (k = 1) keep one accumulator per entry, so for them this is Adagrad (b2 = 1)
+    or RMSProp (b2 < 1). With b2 = 1 and b1 = 0 it is the paper's SM3-II; b1 > 0
+    averages the preconditioned updates (momentum). A scalar leaf keeps one scalar
+    accumulator (Optax's ``scale_by_sm3`` fails on scalar leaves).
+
+    Args:
+        b1: Decay of the EMA of the preconditioned updates, in [0, 1).
+        b2: Decay of the accumulator, in [0, 1]; 1 accumulates sums as in the paper.
+        eps: Added to the accumulator inside the square root, >= 0.
+
+    Returns:
+        A GradientTransformation whose state is ``ScaleBySM3State``.
+
+    References:
+        Anil, Gupta, Koren & Singer, "Memory-Efficient Adaptive Optimization",
+        NeurIPS 2019, arXiv:1901.11150, Algorithm SM3-II.
+        Checked against optax.scale_by_sm3 in tests/optimizers/test_sm3.py.
+    """
+    _checks.in_unit_interval("scale_by_sm3", b1=b1)
+    _checks.in_unit_interval("scale_by_sm3", closed_right=True, b2=b2)
+    _checks.non_negative("scale_by_sm3", eps=eps)
+    # Optax's rule: b2 == 1 sums the squares, any other b2 averages them.
+    b2_is_one = b2 == 1.0 if isinstance(b2, int | float) else jnp.asarray(b2) == 1
+
+    def init(params):
+        mu = jax.tree.map(
+            lambda p: [jnp.zeros(s, p.dtype) for s in _accumulator_shapes(p.shape)], params
+        )
+        return ScaleBySM3State(mu=mu, nu=zeros_like(params))
+
+    def leaf(g, mu, nu):
+        dt = compute_dtype(g, nu, *mu)
+        g_ = g.astype(dt)
+        b1_, one_minus_b1 = ema_weights(b1, dt)
+        b2_, one_minus_b2 = ema_weights(b2, dt)
+        weight = jnp.where(b2_is_one, jnp.ones([], dt), one_minus_b2)
+        if g.ndim == 0:
+            cover = [mu[0].astype(dt)]
+        else:
+            cover = [_broadcast_to_leaf(m.astype(dt), i, g.ndim) for i, m in enumerate(mu)]
+        acc = weight * jnp.square(g_) + b2_ * functools.reduce(jnp.minimum, cover)
+        if g.ndim == 0:
+            mu_new = [acc]
+        else:
+            mu_new = [
+                jnp.max(acc, axis=tuple(j for j in range(g.ndim) if j != i)) for i in range(g.ndim)
+            ]
+        positive = acc > 0
+        preconditioned = jnp.where(positive, g_ * jax.lax.rsqrt(acc + eps), jnp.zeros([], dt))
+        nu_new = b1_ * nu.astype(dt) + one_minus_b1 * preconditioned
+        mu_new = [m.astype(old.dtype) for m, old in zip(mu_new, mu, strict=True)]
+        return nu_new.astype(g.dtype), mu_new, nu_new.astype(nu.dtype)
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        updates, mu, nu = map_leaves(leaf, updates, state.mu, state.nu, n_out=3)
+        return updates, ScaleBySM3State(mu=mu, nu=nu)
+
+    return GradientTransformation(init, update)
+
+
+def sm3(
+    learning_rate: ScalarOrSchedule, momentum: jax.typing.ArrayLike = 0.9
+) -> GradientTransformation:
+    """SM3: ``chain(scale_by_sm3(b1=momentum), scale_by_learning_rate(learning_rate))``.
+
+    Update rule: see ``scale_by_sm3`` (b2 = 1, eps = 1e-8). Optax's ``sm3`` takes a
+    constant learning rate only; here it may also be a schedule.
+    """
+    _checks.non_negative("sm3", learning_rate=learning_rate)
+    _checks.in_unit_interval("sm3", momentum=momentum)
+    return chain(scale_by_sm3(momentum), scale_by_learning_rate(learning_rate))

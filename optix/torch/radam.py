@@ -1,0 +1,44 @@
+"""torch.optim.RAdam as an optix transformation, with torch's names and numbers."""
+
+from __future__ import annotations
+
+from optix.core import GradientTransformation, ScalarOrSchedule
+from optix.optimizers.radam import scale_by_radam
+from optix.torch.optim import Betas, _adam_like, _check
+
+
+def radam(
+    lr: ScalarOrSchedule = 1e-3,
+    betas: Betas = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: ScalarOrSchedule = 0.0,
+    decoupled_weight_decay: bool = False,
+    *,
+    foreach: bool | None = None,
+    maximize: bool = False,
+    capturable: bool = False,
+    differentiable: bool = False,
+) -> GradientTransformation:
+    """torch.optim.RAdam: ``scale_by_radam`` in torch's form, with its decay and maximize.
+
+    The preconditioner is ``scale_by_radam(b1, b2, eps, threshold=5.0,
+    eps_placement="raw", strict_threshold=True, degenerate="sgd")``: rectified when
+    rho_t > 5, eps added to the raw root sqrt(nu), bias-corrected momentum SGD before.
+    Weight decay is L2 (added to g first) or, with ``decoupled_weight_decay``,
+    ``p -= lr * weight_decay * p`` with the pre-update p; both on every step.
+
+    References:
+        Checked against torch.optim.RAdam in tests/torch/test_radam.py.
+    """
+    del foreach, capturable, differentiable
+    _check("optix.torch.radam", lr, betas, eps, weight_decay)
+    preconditioner = scale_by_radam(
+        betas[0],
+        betas[1],
+        eps,
+        threshold=5.0,
+        eps_placement="raw",
+        strict_threshold=True,
+        degenerate="sgd",
+    )
+    return _adam_like(preconditioner, lr, weight_decay, decoupled_weight_decay, maximize)
