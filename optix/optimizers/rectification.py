@@ -65,7 +65,8 @@ def sma_length(b2: jax.typing.ArrayLike, count: jax.Array) -> jax.Array:
     else:
         a = -jnp.log(jnp.asarray(b2, dtype))
     t = jnp.asarray(count, dtype)
-    return 1.0 + t * _p(t * a) - _p(a)
+    # b2 = 0 makes a infinite; the limit of rho_t there is rho_inf = 1.
+    return jnp.where(jnp.isinf(a), 1.0, 1.0 + t * _p(t * a) - _p(a))
 
 
 def rectification(

@@ -15,7 +15,7 @@ from optix.core import GradientTransformation, ScalarOrSchedule, chain, identity
 from optix.optimizers.adadelta import scale_by_adadelta
 from optix.optimizers.adagrad import scale_by_rss
 from optix.optimizers.rmsprop import scale_by_rms, scale_by_stddev
-from optix.torch.optim import _direction
+from optix.torch.optim import maximize_direction
 from optix.transforms.momentum import trace
 from optix.transforms.scaling import scale_by_learning_rate
 from optix.transforms.weight_decay import add_decayed_weights
@@ -72,7 +72,7 @@ def adagrad(
         eps=eps,
     )
     return chain(
-        _direction(maximize),
+        maximize_direction(maximize),
         add_decayed_weights(weight_decay),
         scale_by_rss(initial_accumulator_value, eps, eps_in_sqrt=False),
         scale_by_learning_rate(_with_lr_decay(lr, lr_decay)),
@@ -103,7 +103,7 @@ def adadelta(
     _checks.non_negative("optix.torch.adadelta", lr=lr, eps=eps, weight_decay=weight_decay)
     _checks.in_unit_interval("optix.torch.adadelta", closed_right=True, rho=rho)
     return chain(
-        _direction(maximize),
+        maximize_direction(maximize),
         add_decayed_weights(weight_decay),
         scale_by_adadelta(rho, eps),
         scale_by_learning_rate(lr),
@@ -147,7 +147,7 @@ def rmsprop(
     _checks.in_unit_interval(fn, closed_right=True, alpha=alpha)
     scaler = scale_by_stddev if centered else scale_by_rms
     return chain(
-        _direction(maximize),
+        maximize_direction(maximize),
         add_decayed_weights(weight_decay),
         scaler(alpha, eps, eps_in_sqrt=False),
         trace(momentum) if momentum else identity(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from optix import _checks
 from optix.core import GradientTransformation, ScalarOrSchedule, chain
 from optix.optimizers.asgd import scale_by_asgd
-from optix.torch.optim import _direction
+from optix.torch.optim import maximize_direction
 from optix.transforms.scaling import scale
 from optix.transforms.weight_decay import add_decayed_weights
 
@@ -37,7 +37,7 @@ def asgd(
     _checks.non_negative(fn, lr=lr, weight_decay=weight_decay)
     _checks.non_negative(fn, lambd=lambd, alpha=alpha, t0=t0)
     return chain(
-        _direction(maximize),
+        maximize_direction(maximize),
         add_decayed_weights(weight_decay),
         scale_by_asgd(lr, lambd, alpha, t0),
         scale(-1.0),

@@ -24,7 +24,7 @@ from optix.transforms.weight_decay import add_decayed_weights
 Betas = tuple[float, float]
 
 
-def _direction(maximize: bool) -> GradientTransformation:
+def maximize_direction(maximize: bool) -> GradientTransformation:
     """torch negates the gradient first when maximizing."""
     return scale(-1.0) if maximize else identity()
 
@@ -47,7 +47,7 @@ def _adam_like(
     does not depend on which kind of decay is used.
     """
     return chain(
-        _direction(maximize),
+        maximize_direction(maximize),
         add_decayed_weights(0.0 if decoupled else weight_decay),
         preconditioner,
         add_decayed_weights(weight_decay if decoupled else 0.0),
@@ -84,7 +84,7 @@ def sgd(
         )
     buffer = momentum_buffer(momentum, dampening, nesterov) if momentum else identity()
     return chain(
-        _direction(maximize),
+        maximize_direction(maximize),
         add_decayed_weights(weight_decay),
         buffer,
         scale_by_learning_rate(lr),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from optix.core import GradientTransformation, chain
 from optix.optimizers.rprop import check_rprop_args, scale_by_rprop
-from optix.torch.optim import _direction
+from optix.torch.optim import maximize_direction
 from optix.transforms.scaling import scale
 
 
@@ -35,7 +35,7 @@ def rprop(
         ("lr", "etas[0]", "etas[1]", "step_sizes[0]", "step_sizes[1]"),
     )
     return chain(
-        _direction(maximize),
+        maximize_direction(maximize),
         scale_by_rprop(lr, eta_minus, eta_plus, min_step, max_step),
         scale(-1.0),
     )
