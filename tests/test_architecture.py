@@ -15,6 +15,7 @@ PACKAGE = ROOT / "optix"
 LAYERS = [
     "optix._checks",
     "optix.tree",
+    "optix.schedules",
     "optix.core",
     "optix.transforms",
     "optix.optimizers",
