@@ -28,13 +28,7 @@ from tests.reference import (
     initial_params,
     learning_rates,
 )
-
-
-def _norm(x: np.ndarray) -> float:
-    total = 0.0
-    for value in x.reshape(-1):
-        total += float(value) * float(value)
-    return math.sqrt(total)
+from tests.references import explicit_norm
 
 
 def run_tfa_lamb(
@@ -72,7 +66,7 @@ def run_tfa_lamb(
                     update[i] += weight_decay * var[i]
             ratio = 1.0
             if name not in exclude_from_layer_adaptation:
-                w_norm, g_norm = _norm(var), _norm(update)
+                w_norm, g_norm = explicit_norm(var), explicit_norm(update)
                 ratio = w_norm / g_norm if w_norm > 0 and g_norm > 0 else 1.0
             for i in np.ndindex(var.shape):
                 var[i] = var[i] - ratio * lr_t * update[i]
@@ -107,12 +101,12 @@ def run_cybertronai_lamb(
             for i in np.ndindex(p.shape):
                 exp_avg[name][i] = exp_avg[name][i] * beta1 + (1 - beta1) * grad[i]
                 exp_avg_sq[name][i] = exp_avg_sq[name][i] * beta2 + (1 - beta2) * grad[i] ** 2
-            weight_norm = min(max(_norm(p), 0.0), clamp)
+            weight_norm = min(max(explicit_norm(p), 0.0), clamp)
             for i in np.ndindex(p.shape):
                 adam_step[i] = exp_avg[name][i] / (math.sqrt(exp_avg_sq[name][i]) + eps)
                 if weight_decay != 0:
                     adam_step[i] += weight_decay * p[i]
-            adam_norm = _norm(adam_step)
+            adam_norm = explicit_norm(adam_step)
             trust_ratio = 1.0 if weight_norm == 0 or adam_norm == 0 else weight_norm / adam_norm
             if adam:
                 trust_ratio = 1.0

@@ -9,8 +9,6 @@ rate multiplies the buffer, it is not accumulated in it.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from tests.reference import (
@@ -20,13 +18,7 @@ from tests.reference import (
     initial_params,
     learning_rates,
 )
-
-
-def _norm(x: np.ndarray) -> float:
-    total = 0.0
-    for value in x.reshape(-1):
-        total += float(value) * float(value)
-    return math.sqrt(total)
+from tests.references import explicit_norm
 
 
 def run_mae_lars(
@@ -47,7 +39,7 @@ def run_mae_lars(
             if p.ndim > 1:
                 for i in np.ndindex(p.shape):
                     dp[i] = dp[i] + weight_decay * p[i]
-                param_norm, update_norm = _norm(p), _norm(dp)
+                param_norm, update_norm = explicit_norm(p), explicit_norm(dp)
                 q = 1.0
                 if param_norm > 0.0 and update_norm > 0:
                     q = trust_coefficient * param_norm / update_norm
