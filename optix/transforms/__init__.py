@@ -2,7 +2,22 @@
 
 from optix.core import chain, named_chain
 from optix.transforms.block_rms import clip_by_block_rms, scale_by_param_block_rms
-from optix.transforms.clipping import ClipByGlobalNormState, clip_by_global_norm
+from optix.transforms.clipping import (
+    AdaptiveGradClipState,
+    ClipByGlobalNormState,
+    ClipState,
+    adaptive_grad_clip,
+    clip,
+    clip_by_global_norm,
+    unitwise_clip,
+    unitwise_norm,
+)
+from optix.transforms.constraints import (
+    NonNegativeParamsState,
+    ZeroNansState,
+    keep_params_nonnegative,
+    zero_nans,
+)
 from optix.transforms.masking import MaskedNode, MaskedState, masked
 from optix.transforms.momentum import (
     EmaState,
@@ -13,6 +28,8 @@ from optix.transforms.momentum import (
     trace,
 )
 from optix.transforms.noise import AddNoiseState, add_noise
+from optix.transforms.normalize import normalize_by_update_norm
+from optix.transforms.per_example import per_example_global_norm_clip, per_example_layer_norm_clip
 from optix.transforms.proximal import ProximalDecayState, proximal_decay
 from optix.transforms.scaling import (
     ScaleByScheduleState,
@@ -29,28 +46,38 @@ from optix.transforms.weight_decay import (
 )
 
 __all__ = [
+    "AdaptiveGradClipState",
     "AddDecayedWeightsState",
     "AddNoiseState",
     "ClipByGlobalNormState",
+    "ClipState",
     "EmaState",
     "MaskedNode",
     "MaskedState",
     "MomentumBufferState",
+    "NonNegativeParamsState",
     "ProximalDecayState",
     "ScaleByScheduleState",
     "ScaleByTrustRatioState",
     "ScaleState",
     "TraceState",
     "WeightDecaySchedule",
+    "ZeroNansState",
+    "adaptive_grad_clip",
     "add_decayed_weights",
     "add_noise",
     "chain",
+    "clip",
     "clip_by_block_rms",
     "clip_by_global_norm",
     "ema",
+    "keep_params_nonnegative",
     "masked",
     "momentum_buffer",
     "named_chain",
+    "normalize_by_update_norm",
+    "per_example_global_norm_clip",
+    "per_example_layer_norm_clip",
     "proximal_decay",
     "scale",
     "scale_by_learning_rate",
@@ -58,4 +85,7 @@ __all__ = [
     "scale_by_schedule",
     "scale_by_trust_ratio",
     "trace",
+    "unitwise_clip",
+    "unitwise_norm",
+    "zero_nans",
 ]

@@ -1,4 +1,4 @@
-"""Clipping: bound the size of the updates."""
+"""Clipping: bound the size of the updates element-wise, globally, or unit by unit."""
 
 from __future__ import annotations
 
@@ -7,10 +7,16 @@ import jax.numpy as jnp
 
 from optix import _checks
 from optix.core import EmptyState, GradientTransformation, init_empty_state
-from optix.tree.leafwise import compute_dtype
+from optix.transforms.weight_decay import NO_PARAMS
+from optix.tree.leafwise import compute_dtype, map_leaves
+from optix.tree.math import clip as clip_leaves
 from optix.tree.math import norm
 
+ClipState = EmptyState
 ClipByGlobalNormState = EmptyState
+AdaptiveGradClipState = EmptyState
+
+Axis = int | tuple[int, ...] | None
 
 
 def wide_global_norm(updates) -> jax.Array:
@@ -19,6 +25,33 @@ def wide_global_norm(updates) -> jax.Array:
     Summing bf16 squares in bf16 would lose most digits of the norm of a large tree.
     """
     return norm(jax.tree.map(lambda u: u.astype(compute_dtype(u)), updates))
+
+
+def clip(max_delta: jax.typing.ArrayLike) -> GradientTransformation:
+    """Clip every entry of the updates to ``[-max_delta, max_delta]``.
+
+    For each leaf, with g the incoming update:
+
+        u = min(max(g, -max_delta), max_delta)
+
+    NaN entries stay NaN. ``optix.torch.clip_grad_value`` is the same clamp as a function.
+
+    Args:
+        max_delta: The largest absolute value of an entry, > 0 (inf disables clipping).
+
+    Returns:
+        A GradientTransformation whose state is ``ClipState`` (empty).
+
+    References:
+        Checked against optax.clip in tests/transforms/test_clipping.py.
+    """
+    _checks.positive("clip", max_delta=max_delta)
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        return clip_leaves(updates, -max_delta, max_delta), state
+
+    return GradientTransformation(init_empty_state, update)
 
 
 def clip_by_global_norm(max_norm: jax.typing.ArrayLike) -> GradientTransformation:
@@ -30,7 +63,8 @@ def clip_by_global_norm(max_norm: jax.typing.ArrayLike) -> GradientTransformatio
         u = g / n * max_norm     otherwise
 
     This is Optax's rule: no epsilon, and updates already inside the ball pass
-    unchanged. The norm is accumulated in at least float32.
+    unchanged. The norm is accumulated in at least float32. torch's
+    ``clip_grad_norm_`` divides by ``n + 1e-6`` instead: ``optix.torch.clip_grad_norm``.
 
     Args:
         max_norm: The largest global norm of the output, > 0 (inf disables clipping).
@@ -50,11 +84,131 @@ def clip_by_global_norm(max_norm: jax.typing.ArrayLike) -> GradientTransformatio
         g_norm = wide_global_norm(updates)
         inside = g_norm < jnp.asarray(max_norm, g_norm.dtype)
 
-        def clip(g):
+        def clip_leaf(g):
             dt = compute_dtype(g)
             n, limit = g_norm.astype(dt), jnp.asarray(max_norm, dt)
             return jnp.where(inside, g, (g.astype(dt) / n * limit).astype(g.dtype))
 
-        return jax.tree.map(clip, updates), state
+        return jax.tree.map(clip_leaf, updates), state
 
     return GradientTransformation(init_empty_state, update)
+
+
+def stateless_with_params(fn: str, leaf) -> GradientTransformation:
+    """A stateless transformation mapping ``leaf(g, p) -> (u,)`` over updates and params.
+
+    ``update`` raises a message naming ``fn`` when it gets no params.
+    """
+
+    def update(updates, state, params=None, **extra_args):
+        del extra_args
+        if params is None:
+            raise ValueError(NO_PARAMS.format(fn=fn))
+        (updates,) = map_leaves(leaf, updates, params, n_out=1)
+        return updates, state
+
+    return GradientTransformation(init_empty_state, update)
+
+
+def _unit_axes(x: jax.Array, axis: Axis) -> Axis:
+    """The axes a unit spans: given, or guessed from the layout of common layers."""
+    if axis is not None:
+        return axis
+    if jnp.squeeze(x).ndim <= 1:  # scalars and vectors, also of shape (1, n)
+        return None
+    if x.ndim in (2, 3):  # dense (in, out) and multi-head dense kernels
+        return 0
+    if x.ndim == 4:  # 2-d convolution kernels (H, W, in, out)
+        return (0, 1, 2)
+    if x.ndim == 5:  # 3-d convolution kernels (D, H, W, in, out)
+        return (0, 1, 2, 3)
+    raise ValueError(
+        f"unitwise_norm: cannot guess the units of an array of shape {x.shape}; "
+        "pass axis= with the axes that one unit spans."
+    )
+
+
+def unitwise_norm(x: jax.typing.ArrayLike, axis: Axis = None) -> jax.Array:
+    """The L2 norm of each unit of ``x``, broadcast back to ``x``'s shape.
+
+    A unit is the slice of ``x`` spanned by ``axis``. Without ``axis`` the units follow
+    the usual layouts: the whole array for scalars and vectors, each output column for
+    dense kernels (rank 2 and 3: axis 0), each output channel for convolution kernels
+    (rank 4: axes 0-2, rank 5: axes 0-3). The result has ``x``'s real dtype.
+
+    Raises:
+        ValueError: for rank > 5 without ``axis``.
+    """
+    x = jnp.asarray(x)
+    squares = jnp.sum(jnp.real(x * jnp.conj(x)), axis=_unit_axes(x, axis), keepdims=True)
+    return jnp.broadcast_to(jnp.sqrt(squares), x.shape)
+
+
+def unitwise_clip(
+    g_norm: jax.typing.ArrayLike,
+    max_norm: jax.typing.ArrayLike,
+    grad: jax.typing.ArrayLike,
+    div_eps: jax.typing.ArrayLike = 1e-6,
+) -> jax.Array:
+    """Rescale the units of ``grad`` whose norm ``g_norm`` reaches ``max_norm``.
+
+    Entry by entry (all three arrays have one shape):
+
+        u = grad                                         if g_norm < max_norm
+        u = grad * max_norm / max(g_norm, div_eps)       otherwise
+
+    ``div_eps`` only guards the division (reached when ``max_norm`` is 0).
+    """
+    g_norm, max_norm, grad = jnp.asarray(g_norm), jnp.asarray(max_norm), jnp.asarray(grad)
+    if not g_norm.shape == max_norm.shape == grad.shape:
+        raise ValueError(
+            "unitwise_clip: g_norm, max_norm and grad must have one shape, got "
+            f"{g_norm.shape}, {max_norm.shape} and {grad.shape}"
+        )
+    floor = jnp.asarray(div_eps, g_norm.dtype)
+    factor = max_norm / jnp.maximum(g_norm, floor)
+    return jnp.where(g_norm < max_norm, grad, grad * factor.astype(grad.dtype))
+
+
+def adaptive_grad_clip(
+    clipping: jax.typing.ArrayLike, eps: jax.typing.ArrayLike = 1e-3, axis: Axis = None
+) -> GradientTransformation:
+    """Clip each unit of the updates to ``clipping`` times the norm of its parameters.
+
+    For each leaf, with g the incoming update, p the parameter and ||.||_unit the
+    ``unitwise_norm`` (one norm per output unit, broadcast over the unit):
+
+        max_norm = clipping * max(||p||_unit, eps)
+        u = g                                          if ||g||_unit < max_norm
+        u = g * max_norm / max(||g||_unit, 1e-6)       otherwise
+
+    ``eps`` keeps zero-initialised parameters (biases) moving.
+
+    Args:
+        clipping: The largest ratio of an update unit's norm to its parameters' norm
+            (lambda in the paper), > 0.
+        eps: Floor of the parameter norm, >= 0.
+        axis: The axes one unit spans; ``None`` guesses them from the rank (see
+            ``unitwise_norm``), which covers dense and convolution kernels.
+
+    Returns:
+        A GradientTransformation whose state is ``AdaptiveGradClipState`` (empty);
+        ``update`` needs params.
+
+    References:
+        Brock, De, Smith & Simonyan, "High-Performance Large-Scale Image Recognition
+        Without Normalization", ICML 2021, arXiv:2102.06171, section 4.1.
+        Checked against optax.adaptive_grad_clip in tests/transforms/test_clipping.py.
+    """
+    _checks.positive("adaptive_grad_clip", clipping=clipping)
+    _checks.non_negative("adaptive_grad_clip", eps=eps)
+
+    def leaf(g, p):
+        dt = compute_dtype(g, p)
+        real = jnp.finfo(dt).dtype
+        g_ = g.astype(dt)
+        g_norm, p_norm = unitwise_norm(g_, axis), unitwise_norm(p.astype(dt), axis)
+        max_norm = jnp.asarray(clipping, real) * jnp.maximum(p_norm, jnp.asarray(eps, real))
+        return (unitwise_clip(g_norm, max_norm, g_).astype(g.dtype),)
+
+    return stateless_with_params("adaptive_grad_clip", leaf)

@@ -11,6 +11,7 @@ rounded up; float64 runs are held to ``F64_RTOL``.
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 
 import optix
@@ -39,4 +40,16 @@ def public_optimizers() -> set[str]:
     aliases = {
         n for n in optix.optimizers.__all__ if n[0].islower() and not n.startswith("scale_by")
     }
-    return aliases | {f"torch.{n}" for n in optix.torch.__all__}
+    return aliases | {
+        f"torch.{n}"
+        for n in optix.torch.__all__
+        if _returns_transformation(getattr(optix.torch, n))
+    }
+
+
+def _returns_transformation(obj) -> bool:
+    """torch-parity constructors return a transformation; clip_grad_norm and friends do not."""
+    if not inspect.isfunction(obj):
+        return False
+    annotation = inspect.signature(obj).return_annotation
+    return annotation in ("GradientTransformation", optix.GradientTransformation)
