@@ -81,7 +81,9 @@ def documented_transforms():
         if inspect.isfunction(obj) and name.startswith("scale_by_"):
             yield name, obj
     for name in optix.torch.__all__:
-        yield f"torch.{name}", getattr(optix.torch, name)
+        obj = getattr(optix.torch, name)
+        if inspect.isfunction(obj):
+            yield f"torch.{name}", obj
 
 
 def test_update_rules_are_documented_with_references_and_checks():

@@ -18,6 +18,8 @@ from optix.transforms.constraints import (
     keep_params_nonnegative,
     zero_nans,
 )
+from optix.transforms.freeze import freeze, selective_transform
+from optix.transforms.labels import labels_by_path, mask_by_label, ndim_at_least, paths_by_label
 from optix.transforms.masking import MaskedNode, MaskedState, masked
 from optix.transforms.momentum import (
     EmaState,
@@ -29,6 +31,12 @@ from optix.transforms.momentum import (
 )
 from optix.transforms.noise import AddNoiseState, add_noise
 from optix.transforms.normalize import normalize_by_update_norm
+from optix.transforms.partition import (
+    MultiTransformState,
+    PartitionState,
+    multi_transform,
+    partition,
+)
 from optix.transforms.per_example import per_example_global_norm_clip, per_example_layer_norm_clip
 from optix.transforms.proximal import ProximalDecayState, proximal_decay
 from optix.transforms.scaling import (
@@ -55,7 +63,9 @@ __all__ = [
     "MaskedNode",
     "MaskedState",
     "MomentumBufferState",
+    "MultiTransformState",
     "NonNegativeParamsState",
+    "PartitionState",
     "ProximalDecayState",
     "ScaleByScheduleState",
     "ScaleByTrustRatioState",
@@ -71,11 +81,18 @@ __all__ = [
     "clip_by_block_rms",
     "clip_by_global_norm",
     "ema",
+    "freeze",
     "keep_params_nonnegative",
+    "labels_by_path",
+    "mask_by_label",
     "masked",
     "momentum_buffer",
+    "multi_transform",
     "named_chain",
+    "ndim_at_least",
     "normalize_by_update_norm",
+    "partition",
+    "paths_by_label",
     "per_example_global_norm_clip",
     "per_example_layer_norm_clip",
     "proximal_decay",
@@ -84,6 +101,7 @@ __all__ = [
     "scale_by_param_block_rms",
     "scale_by_schedule",
     "scale_by_trust_ratio",
+    "selective_transform",
     "trace",
     "unitwise_clip",
     "unitwise_norm",
