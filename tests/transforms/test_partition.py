@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 import optix
 from optix.core import GradientTransformation
-from optix.transforms import freeze as freeze_module
 from optix.transforms import masking
+from optix.transforms.freeze import freeze, selective_transform
 from optix.transforms.partition import (
     MultiTransformState,
     PartitionState,
@@ -107,8 +107,8 @@ def test_multi_transform_is_partition():
         (partition, optax.partition),
         (multi_transform, optax.multi_transform),
         (masking.masked, optax.masked),
-        (freeze_module.freeze, optax.freeze),
-        (freeze_module.selective_transform, optax.selective_transform),
+        (freeze, optax.freeze),
+        (selective_transform, optax.selective_transform),
     ],
     ids=lambda f: f.__name__,
 )
