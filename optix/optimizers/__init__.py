@@ -32,6 +32,7 @@ from optix.optimizers.optimistic import (
 from optix.optimizers.padam import ScaleByPadamState, padam, scale_by_padam
 from optix.optimizers.polyak import polyak_sgd, scale_by_polyak
 from optix.optimizers.radam import radam, scale_by_radam
+from optix.optimizers.ranger import ranger
 from optix.optimizers.rmsprop import (
     ScaleByRmsState,
     ScaleByRmsWithCountState,
@@ -97,6 +98,7 @@ __all__ = [
     "padam",
     "polyak_sgd",
     "radam",
+    "ranger",
     "rmsprop",
     "rprop",
     "scale_by_adabound",

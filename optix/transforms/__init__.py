@@ -2,6 +2,7 @@
 
 from optix.core import chain, named_chain
 from optix.transforms.block_rms import clip_by_block_rms, scale_by_param_block_rms
+from optix.transforms.centralize import centralize
 from optix.transforms.clipping import (
     AdaptiveGradClipState,
     ClipByGlobalNormState,
@@ -19,7 +20,23 @@ from optix.transforms.constraints import (
     zero_nans,
 )
 from optix.transforms.freeze import freeze, selective_transform
+from optix.transforms.hyperparams import (
+    InjectHyperparamsState,
+    InjectStatefulHyperparamsState,
+    StatefulSchedule,
+    WrappedSchedule,
+    inject_hyperparams,
+    inject_stateful_hyperparams,
+)
 from optix.transforms.labels import labels_by_path, mask_by_label, ndim_at_least, paths_by_label
+from optix.transforms.lookahead import (
+    LookaheadParams,
+    LookaheadPullbackState,
+    LookaheadState,
+    SlowParamsState,
+    lookahead,
+    lookahead_in_state,
+)
 from optix.transforms.masking import MaskedNode, MaskedState, masked
 from optix.transforms.momentum import (
     EmaState,
@@ -29,8 +46,18 @@ from optix.transforms.momentum import (
     momentum_buffer,
     trace,
 )
+from optix.transforms.monitor import (
+    MonitoredState,
+    MonitorState,
+    SnapshotState,
+    measure_with_ema,
+    monitor,
+    monitored,
+    snapshot,
+)
 from optix.transforms.noise import AddNoiseState, add_noise
 from optix.transforms.normalize import normalize_by_update_norm
+from optix.transforms.param_averaging import EmaParamsState, ema_params
 from optix.transforms.partition import (
     MultiTransformState,
     PartitionState,
@@ -59,10 +86,18 @@ __all__ = [
     "AddNoiseState",
     "ClipByGlobalNormState",
     "ClipState",
+    "EmaParamsState",
     "EmaState",
+    "InjectHyperparamsState",
+    "InjectStatefulHyperparamsState",
+    "LookaheadParams",
+    "LookaheadPullbackState",
+    "LookaheadState",
     "MaskedNode",
     "MaskedState",
     "MomentumBufferState",
+    "MonitorState",
+    "MonitoredState",
     "MultiTransformState",
     "NonNegativeParamsState",
     "PartitionState",
@@ -70,23 +105,36 @@ __all__ = [
     "ScaleByScheduleState",
     "ScaleByTrustRatioState",
     "ScaleState",
+    "SlowParamsState",
+    "SnapshotState",
+    "StatefulSchedule",
     "TraceState",
     "WeightDecaySchedule",
+    "WrappedSchedule",
     "ZeroNansState",
     "adaptive_grad_clip",
     "add_decayed_weights",
     "add_noise",
+    "centralize",
     "chain",
     "clip",
     "clip_by_block_rms",
     "clip_by_global_norm",
     "ema",
+    "ema_params",
     "freeze",
+    "inject_hyperparams",
+    "inject_stateful_hyperparams",
     "keep_params_nonnegative",
     "labels_by_path",
+    "lookahead",
+    "lookahead_in_state",
     "mask_by_label",
     "masked",
+    "measure_with_ema",
     "momentum_buffer",
+    "monitor",
+    "monitored",
     "multi_transform",
     "named_chain",
     "ndim_at_least",
@@ -102,6 +150,7 @@ __all__ = [
     "scale_by_schedule",
     "scale_by_trust_ratio",
     "selective_transform",
+    "snapshot",
     "trace",
     "unitwise_clip",
     "unitwise_norm",

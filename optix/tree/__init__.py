@@ -35,7 +35,16 @@ from optix.tree.moments import (
     update_moment_per_elem_norm,
 )
 from optix.tree.random import random_like, split_key_like, unwrap_random_key_data
-from optix.tree.state import NamedTupleKey, get, get_all_with_path, map_params, set
+from optix.tree.state import (
+    NamedTupleKey,
+    assign,
+    format_path,
+    get,
+    get_all_with_path,
+    inside,
+    map_params,
+    set,
+)
 from optix.tree.structure import check_same_structure
 
 __all__ = [
@@ -43,6 +52,7 @@ __all__ = [
     "add",
     "add_scale",
     "allclose",
+    "assign",
     "batch_shape",
     "bias_correction",
     "cast",
@@ -52,9 +62,11 @@ __all__ = [
     "conj",
     "div",
     "dtype",
+    "format_path",
     "full_like",
     "get",
     "get_all_with_path",
+    "inside",
     "map_params",
     "max",
     "min",

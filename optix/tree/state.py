@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
 KeyPath = tuple[Any, ...]
 Filtering = Callable[[KeyPath, Any], bool]
@@ -104,7 +105,8 @@ def get_all_with_path(
     return found
 
 
-def _path_str(path: KeyPath) -> str:
+def format_path(path: KeyPath) -> str:
+    """A path as text, e.g. ``[0].ScaleByAdamState.mu['w']``."""
     parts = []
     for entry in path:
         text = str(entry)
@@ -120,10 +122,11 @@ def get(tree: Any, key: Any, default: Any = None, filtering: Filtering | None = 
     """
     found = get_all_with_path(tree, key, filtering)
     if len(found) > 1:
-        paths = ", ".join(_path_str(path) for path, _ in found)
+        paths = ", ".join(format_path(path) for path, _ in found)
         raise KeyError(
             f"Found {len(found)} values for {key!r}, at {paths}. Pass `filtering` "
-            "(a function of path and value) to select one."
+            "(a function of path and value) to select one, e.g. "
+            "filtering=optix.tree.inside(<a class name or label on one of these paths>)."
         )
     return found[0][1] if found else default
 
@@ -138,6 +141,54 @@ def set(tree: Any, filtering: Filtering | None = None, /, **kwargs: Any) -> Any:
     Raises:
       KeyError: naming every keyword that matches nothing in ``tree``.
     """
+    return _replace_all(tree, filtering, kwargs, lambda new, old: new)
+
+
+def assign(tree: Any, filtering: Filtering | None = None, /, **kwargs: Any) -> Any:
+    """:func:`set`, with each new value cast to the dtype of the value it replaces.
+
+    ``assign(state, learning_rate=0.05)`` stores an array of the old value's dtype and
+    shape, so a jitted step taking the state is not compiled again (a Python float in
+    its place would be a new input type). A tuple replaces a tuple of arrays leafwise.
+
+    Raises:
+      KeyError: naming every keyword that matches nothing in ``tree``.
+      ValueError: if a new value's structure or shape differs from the old one's.
+      TypeError: if a float would replace (and be truncated to) an integer.
+    """
+
+    def cast(new: Any, old: Any) -> Any:
+        if jax.tree.structure(new) != jax.tree.structure(old):
+            raise ValueError(
+                f"assign: the new value {new!r} has the structure {jax.tree.structure(new)}, "
+                f"the value it replaces has {jax.tree.structure(old)}"
+            )
+        return jax.tree.map(_cast_to, new, old)
+
+    return _replace_all(tree, filtering, kwargs, cast)
+
+
+def _cast_to(new: Any, old: Any) -> Any:
+    if not hasattr(old, "dtype"):
+        return new
+    value = jnp.asarray(new)
+    if jnp.issubdtype(old.dtype, jnp.integer) and not jnp.issubdtype(value.dtype, jnp.integer):
+        raise TypeError(
+            f"assign: the value replaced is an integer ({old.dtype}); {new!r} would be "
+            "truncated. Use optix.tree.set to change its type."
+        )
+    if value.shape != jnp.shape(old):
+        raise ValueError(
+            f"assign: the new value has shape {value.shape}, the value it replaces has "
+            f"shape {jnp.shape(old)}"
+        )
+    return value.astype(old.dtype)
+
+
+def _replace_all(
+    tree: Any, filtering: Filtering | None, kwargs: dict[str, Any], make: Callable[[Any, Any], Any]
+) -> Any:
+    """``tree`` with each match of a keyword replaced by ``make(new value, old value)``."""
     missing = [key for key in kwargs if not get_all_with_path(tree, key, filtering)]
     if missing:
         which = " that pass `filtering`" if filtering is not None else ""
@@ -151,7 +202,7 @@ def set(tree: Any, filtering: Filtering | None = None, /, **kwargs: Any) -> Any:
         if _is_namedtuple(node):
             name = type(node).__name__
             if name in kwargs and selected(path, node):
-                return kwargs[name]
+                return make(kwargs[name], node)
         children, rebuild = _split(node)
         if not children:
             return node
@@ -161,7 +212,7 @@ def set(tree: Any, filtering: Filtering | None = None, /, **kwargs: Any) -> Any:
             child_path = (*path, entry)
             name = _entry_name(entry) if named else None
             if named and name in kwargs and selected(child_path, child):
-                new_children.append(kwargs[name])
+                new_children.append(make(kwargs[name], child))
             else:
                 new_children.append(replace(child_path, child))
         if all(new is old for new, (_, old) in zip(new_children, children, strict=True)):
@@ -169,6 +220,34 @@ def set(tree: Any, filtering: Filtering | None = None, /, **kwargs: Any) -> Any:
         return rebuild(new_children)
 
     return replace((), tree)
+
+
+def inside(*names: Any) -> Filtering:
+    """A ``filtering`` for :func:`get`, :func:`set` and :func:`assign`: keep the matches
+    whose path passes through each of ``names``, in that order.
+
+    A name is a NamedTuple class name (``"ScaleByAdamState"``), a dict key (a
+    ``named_chain`` or ``partition`` label, a hyperparameter) or a tuple index (the
+    position in a ``chain``). ``get(state, "count", filtering=inside("ScaleByAdamState"))``
+    reads Adam's count in a chain that has several; ``get(state, "ScaleByAdamState",
+    filtering=inside("decay"))`` the Adam state under the ``"decay"`` label.
+    """
+
+    def filtering(path: KeyPath, _value: Any) -> bool:
+        remaining = list(names)
+        for entry in path:
+            if remaining and remaining[0] in _entry_names(entry):
+                remaining.pop(0)
+        return not remaining
+
+    return filtering
+
+
+def _entry_names(entry: Any) -> tuple[Any, ...]:
+    """What a path entry can be called: a field's class and name, a key, an index."""
+    if isinstance(entry, NamedTupleKey):
+        return (entry.tuple_name, entry.name)
+    return tuple(getattr(entry, a) for a in ("key", "idx", "name") if hasattr(entry, a))[:1]
 
 
 class _ParamsPlaceholder:

@@ -10,7 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import optix
 import optix.tree as ot
+import optix.tree.state as ot_state
 import optix.tree_utils as otu_ours
 
 otu = optax.tree_utils
@@ -265,3 +267,81 @@ def test_tree_utils_has_every_optax_name() -> None:
         assert hasattr(otu_ours, name), name
     assert otu_ours.tree_norm is ot.norm and otu_ours.tree_set is ot.set
     assert sorted(otu_ours.__all__) == sorted(public)
+
+
+# inside: pick matches by the classes, labels and positions on their path.
+
+
+def _adamw_chain_state():
+    return optix.adamw(0.1, weight_decay=0.1).init(PARAMS)
+
+
+def test_inside_picks_one_count_among_several():
+    state = _adamw_chain_state()
+    with pytest.raises(KeyError, match=r"filtering=optix.tree.inside\("):
+        ot.get(state, "count")
+    adam = ot.get(state, "count", filtering=ot_state.inside("ScaleByAdamState"))
+    assert adam is state[0].count
+    schedule = ot.get(state, "count", filtering=ot_state.inside(2))
+    assert schedule is state[2].count
+    assert ot.get(state, "count", filtering=ot_state.inside("NoSuchState")) is None
+
+
+def test_inside_follows_labels_in_order():
+    state = {"decay": (_adam_init(PARAMS),), "no_decay": (_adam_init(PARAMS),)}
+    mu = ot.get(state, "mu", filtering=ot_state.inside("no_decay", "ScaleByAdamState"))
+    assert mu is state["no_decay"][0].mu
+    assert ot.get(state, "mu", filtering=ot_state.inside("ScaleByAdamState", "no_decay")) is None
+    adam = ot.get(state, "ScaleByAdamState", filtering=ot_state.inside("decay"))
+    assert adam is state["decay"][0]
+
+
+def test_set_with_inside_replaces_only_those_matches():
+    state = _adamw_chain_state()
+    new = ot.set(state, ot_state.inside("ScaleByAdamState"), count=jnp.asarray(7, jnp.int32))
+    assert int(new[0].count) == 7
+    assert int(new[2].count) == 0
+
+
+# assign: set, keeping each replaced value's dtype and shape.
+
+
+def test_assign_keeps_the_dtype_so_jit_does_not_recompile():
+    state = INJECTED._replace(hyperparams={"learning_rate": jnp.asarray(0.1, jnp.float32)})
+    step = jax.jit(lambda s: s.hyperparams["learning_rate"] * 2.0)
+    step(state)
+    for lr in (0.5, 3, np.float64(0.25)):
+        new = ot_state.assign(state, learning_rate=lr)
+        value = new.hyperparams["learning_rate"]
+        assert value.dtype == jnp.float32
+        assert not jax.typeof(value).weak_type
+        np.testing.assert_array_equal(step(new), np.float32(lr) * 2)
+    assert step._cache_size() == 1
+    # set stores the Python number itself: a new input type for the jitted step.
+    step(ot.set(state, learning_rate=0.5))
+    assert step._cache_size() == 2
+
+
+def test_assign_replaces_tuples_leafwise():
+    betas = (jnp.asarray(0.9, jnp.float32), jnp.asarray(0.999, jnp.float32))
+    state = {"hyperparams": {"betas": betas}}
+    new = ot_state.assign(state, betas=(0.8, 0.99))["hyperparams"]["betas"]
+    assert [b.dtype for b in new] == [jnp.float32, jnp.float32]
+    np.testing.assert_array_equal(jnp.stack(new), jnp.asarray([0.8, 0.99], jnp.float32))
+
+
+def test_assign_rejects_other_shapes_structures_and_missing_keys():
+    state = {"hyperparams": {"lr": jnp.zeros(3), "betas": (jnp.zeros(()), jnp.zeros(()))}}
+    with pytest.raises(ValueError, match=r"assign: the new value has shape \(2,\)"):
+        ot_state.assign(state, lr=jnp.ones(2))
+    with pytest.raises(ValueError, match=r"assign: the new value 0.9 has the structure"):
+        ot_state.assign(state, betas=0.9)
+    with pytest.raises(KeyError, match=r"No values found in the tree for: 'b1'"):
+        ot_state.assign(state, b1=0.9)
+
+
+def test_assign_never_truncates_a_float_into_an_integer():
+    state = {"weight_decay": jnp.asarray(0), "count": jnp.asarray(3, jnp.int32)}
+    with pytest.raises(TypeError, match=r"assign: the value replaced is an integer \(int32\)"):
+        ot_state.assign(state, weight_decay=0.01)
+    assert int(ot_state.assign(state, count=5)["count"]) == 5
