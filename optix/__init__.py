@@ -3,7 +3,7 @@
 The top level mirrors Optax's, so ``import optix as optax`` works in existing code.
 """
 
-from optix import optimizers, torch, transforms, tree, tree_utils
+from optix import contrib, optimizers, schedules, torch, transforms, tree, tree_utils
 from optix.core import (
     ArrayTree,
     EmptyState,
@@ -39,6 +39,7 @@ from optix.optimizers import *
 from optix.optimizers.adan import restart_adan
 from optix.optimizers.asgd import asgd_averaged_params
 from optix.optimizers.lazy_adam import SparseRows, apply_sparse_updates, with_sparse_rows
+from optix.schedules import *
 from optix.transforms import *
 from optix.tree import (
     bias_correction,

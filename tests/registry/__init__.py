@@ -43,8 +43,13 @@ def public_optimizers() -> set[str]:
     return aliases | {
         f"torch.{n}"
         for n in optix.torch.__all__
-        if _returns_transformation(getattr(optix.torch, n))
+        if _returns_transformation(getattr(optix.torch, n)) and n not in _TORCH_TRANSFORMS
     }
+
+
+# torch-parity transformations that are not optimizers: ReduceLROnPlateau scales updates
+# by a factor driven by the `value` extra argument (tests/transforms/test_reduce_on_plateau.py).
+_TORCH_TRANSFORMS = {"reduce_lr_on_plateau"}
 
 
 def _returns_transformation(obj) -> bool:
