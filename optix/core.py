@@ -92,8 +92,13 @@ def with_extra_args_support(tx: GradientTransformation) -> GradientTransformatio
     Transformations built by optix already do; this adapts foreign ones (for
     example an Optax transformation whose ``update`` takes no ``**extra_args``).
     """
-    if isinstance(tx, GradientTransformation) and _takes_extra_args(tx.update):
-        return tx
+    if _takes_extra_args(tx.update):
+        # Any object with init/update qualifies (MultiSteps is a class, as in Optax).
+        return (
+            tx
+            if isinstance(tx, GradientTransformation)
+            else GradientTransformation(tx.init, tx.update)
+        )
 
     def update(updates, state, params=None, **extra_args):
         del extra_args

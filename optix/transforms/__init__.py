@@ -1,6 +1,7 @@
 """Generic building blocks, grouped by role (Optax's ``optax.transforms``)."""
 
 from optix.core import chain, named_chain
+from optix.transforms.accumulation import ApplyEvery, MultiSteps, MultiStepsState, apply_every
 from optix.transforms.block_rms import clip_by_block_rms, scale_by_param_block_rms
 from optix.transforms.centralize import centralize
 from optix.transforms.clipping import (
@@ -13,12 +14,27 @@ from optix.transforms.clipping import (
     unitwise_clip,
     unitwise_norm,
 )
+from optix.transforms.conditional import (
+    ConditionallyMaskState,
+    ConditionallyTransformState,
+    ConditionFn,
+    conditionally_mask,
+    conditionally_transform,
+)
 from optix.transforms.constraints import (
     NonNegativeParamsState,
     ZeroNansState,
     keep_params_nonnegative,
     zero_nans,
 )
+from optix.transforms.finite import (
+    ApplyIfFiniteState,
+    ShouldSkipUpdateFunction,
+    apply_if_finite,
+    skip_large_updates,
+    skip_not_finite,
+)
+from optix.transforms.flatten import flatten
 from optix.transforms.freeze import freeze, selective_transform
 from optix.transforms.hyperparams import (
     InjectHyperparamsState,
@@ -84,8 +100,13 @@ __all__ = [
     "AdaptiveGradClipState",
     "AddDecayedWeightsState",
     "AddNoiseState",
+    "ApplyEvery",
+    "ApplyIfFiniteState",
     "ClipByGlobalNormState",
     "ClipState",
+    "ConditionFn",
+    "ConditionallyMaskState",
+    "ConditionallyTransformState",
     "EmaParamsState",
     "EmaState",
     "InjectHyperparamsState",
@@ -98,6 +119,8 @@ __all__ = [
     "MomentumBufferState",
     "MonitorState",
     "MonitoredState",
+    "MultiSteps",
+    "MultiStepsState",
     "MultiTransformState",
     "NonNegativeParamsState",
     "PartitionState",
@@ -105,6 +128,7 @@ __all__ = [
     "ScaleByScheduleState",
     "ScaleByTrustRatioState",
     "ScaleState",
+    "ShouldSkipUpdateFunction",
     "SlowParamsState",
     "SnapshotState",
     "StatefulSchedule",
@@ -115,13 +139,18 @@ __all__ = [
     "adaptive_grad_clip",
     "add_decayed_weights",
     "add_noise",
+    "apply_every",
+    "apply_if_finite",
     "centralize",
     "chain",
     "clip",
     "clip_by_block_rms",
     "clip_by_global_norm",
+    "conditionally_mask",
+    "conditionally_transform",
     "ema",
     "ema_params",
+    "flatten",
     "freeze",
     "inject_hyperparams",
     "inject_stateful_hyperparams",
@@ -150,6 +179,8 @@ __all__ = [
     "scale_by_schedule",
     "scale_by_trust_ratio",
     "selective_transform",
+    "skip_large_updates",
+    "skip_not_finite",
     "snapshot",
     "trace",
     "unitwise_clip",
