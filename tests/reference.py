@@ -193,5 +193,25 @@ def optax_reference(make_optax: Callable) -> Callable[[type, bool], Trajectory]:
     return run
 
 
+def torch_cases(table) -> list:
+    """pytest params ``(name, torch_cls, kwargs)`` from ``[(name, torch_cls, {case: kwargs})]``."""
+    return [
+        pytest.param(name, torch_cls, kwargs, id=f"{name}-{case}")
+        for name, torch_cls, cases in table
+        for case, kwargs in cases.items()
+    ]
+
+
+def compare_torch_constructor(name, torch_cls, kwargs, dtype, schedule, f32_rtol) -> None:
+    """``compare`` for ``optix.torch.<name>(lr=..., **kwargs)`` against ``torch_cls``."""
+    compare(
+        lambda lr: getattr(optix.torch, name)(lr=lr, **kwargs),
+        torch_reference(lambda params, lr: torch_cls(params, lr=lr, **kwargs)),
+        dtype,
+        schedule,
+        f32_rtol,
+    )
+
+
 DTYPES = pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 SCHEDULES = pytest.mark.parametrize("schedule", [False, True], ids=["constant_lr", "lr_every_step"])

@@ -29,12 +29,12 @@ def maximize_direction(maximize: bool) -> GradientTransformation:
     return scale(-1.0) if maximize else identity()
 
 
-def _check(fn: str, lr: Any, betas: Betas, eps: Any, weight_decay: Any) -> None:
+def check_adam_args(fn: str, lr: Any, betas: Betas, eps: Any, weight_decay: Any) -> None:
     _checks.non_negative(fn, lr=lr, eps=eps, weight_decay=weight_decay)
     _checks.in_unit_interval(fn, **{"betas[0]": betas[0], "betas[1]": betas[1]})
 
 
-def _adam_like(
+def adam_like(
     preconditioner: GradientTransformation,
     lr: ScalarOrSchedule,
     weight_decay: ScalarOrSchedule,
@@ -115,13 +115,13 @@ def adam(
         Checked against torch.optim.Adam in tests/torch/test_optim.py.
     """
     del foreach, capturable, differentiable, fused
-    _check("optix.torch.adam", lr, betas, eps, weight_decay)
+    check_adam_args("optix.torch.adam", lr, betas, eps, weight_decay)
     b1, b2 = betas
     if amsgrad:
         preconditioner = scale_by_amsgrad(b1, b2, eps, nu_max_of="raw")
     else:
         preconditioner = scale_by_adam(b1, b2, eps)
-    return _adam_like(preconditioner, lr, weight_decay, decoupled_weight_decay, maximize)
+    return adam_like(preconditioner, lr, weight_decay, decoupled_weight_decay, maximize)
 
 
 def adamw(
@@ -143,7 +143,7 @@ def adamw(
         Checked against torch.optim.AdamW in tests/torch/test_optim.py.
     """
     del foreach, capturable, differentiable, fused
-    _check("optix.torch.adamw", lr, betas, eps, weight_decay)
+    check_adam_args("optix.torch.adamw", lr, betas, eps, weight_decay)
     return adam(
         lr, betas, eps, weight_decay, amsgrad, maximize=maximize, decoupled_weight_decay=True
     )
@@ -168,9 +168,9 @@ def nadam(
         Checked against torch.optim.NAdam in tests/torch/test_optim.py.
     """
     del foreach, capturable, differentiable
-    _check("optix.torch.nadam", lr, betas, eps, weight_decay)
+    check_adam_args("optix.torch.nadam", lr, betas, eps, weight_decay)
     preconditioner = scale_by_nadam(betas[0], betas[1], eps, momentum_decay)
-    return _adam_like(preconditioner, lr, weight_decay, decoupled_weight_decay, maximize)
+    return adam_like(preconditioner, lr, weight_decay, decoupled_weight_decay, maximize)
 
 
 def adamax(
@@ -190,6 +190,6 @@ def adamax(
         Checked against torch.optim.Adamax in tests/torch/test_optim.py.
     """
     del foreach, differentiable, capturable
-    _check("optix.torch.adamax", lr, betas, eps, weight_decay)
+    check_adam_args("optix.torch.adamax", lr, betas, eps, weight_decay)
     preconditioner = scale_by_adamax(betas[0], betas[1], eps)
-    return _adam_like(preconditioner, lr, weight_decay, False, maximize)
+    return adam_like(preconditioner, lr, weight_decay, False, maximize)

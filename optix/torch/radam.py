@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from optix.core import GradientTransformation, ScalarOrSchedule
 from optix.optimizers.radam import scale_by_radam
-from optix.torch.optim import Betas, _adam_like, _check
+from optix.torch.optim import Betas, adam_like, check_adam_args
 
 
 def radam(
@@ -31,7 +31,7 @@ def radam(
         Checked against torch.optim.RAdam in tests/torch/test_radam.py.
     """
     del foreach, capturable, differentiable
-    _check("optix.torch.radam", lr, betas, eps, weight_decay)
+    check_adam_args("optix.torch.radam", lr, betas, eps, weight_decay)
     preconditioner = scale_by_radam(
         betas[0],
         betas[1],
@@ -41,4 +41,4 @@ def radam(
         strict_threshold=True,
         degenerate="sgd",
     )
-    return _adam_like(preconditioner, lr, weight_decay, decoupled_weight_decay, maximize)
+    return adam_like(preconditioner, lr, weight_decay, decoupled_weight_decay, maximize)

@@ -6,7 +6,12 @@ import pytest
 import torch
 
 from optix.torch import adaptive
-from tests.reference import DTYPES, SCHEDULES, compare, torch_reference
+from tests.reference import (
+    DTYPES,
+    SCHEDULES,
+    compare_torch_constructor,
+    torch_cases,
+)
 from tests.registry import ENTRIES
 
 ADAGRAD_CASES = {
@@ -38,23 +43,15 @@ TABLE = [
     ("adadelta", torch.optim.Adadelta, ADADELTA_CASES),
     ("rmsprop", torch.optim.RMSprop, RMSPROP_CASES),
 ]
-PARAMS = [
-    pytest.param(name, torch_cls, kwargs, id=f"{name}-{case}")
-    for name, torch_cls, cases in TABLE
-    for case, kwargs in cases.items()
-]
+PARAMS = torch_cases(TABLE)
 
 
 @SCHEDULES
 @DTYPES
 @pytest.mark.parametrize(("name", "torch_cls", "kwargs"), PARAMS)
 def test_trajectory_matches_torch(name, torch_cls, kwargs, dtype, schedule):
-    compare(
-        lambda lr: getattr(adaptive, name)(lr=lr, **kwargs),
-        torch_reference(lambda params, lr: torch_cls(params, lr=lr, **kwargs)),
-        dtype,
-        schedule,
-        ENTRIES[f"torch.{name}"].f32_rtol,
+    compare_torch_constructor(
+        name, torch_cls, kwargs, dtype, schedule, ENTRIES[f"torch.{name}"].f32_rtol
     )
 
 

@@ -4,7 +4,12 @@ import pytest
 import torch
 
 import optix
-from tests.reference import DTYPES, SCHEDULES, compare, torch_reference
+from tests.reference import (
+    DTYPES,
+    SCHEDULES,
+    compare_torch_constructor,
+    torch_cases,
+)
 from tests.registry import ENTRIES
 
 SGD_CASES = {
@@ -53,21 +58,15 @@ TABLE = [
     ("nadam", torch.optim.NAdam, NADAM_CASES),
     ("adamax", torch.optim.Adamax, ADAMAX_CASES),
 ]
-PARAMS = [
-    pytest.param(name, torch_cls, kwargs, id=f"{name}-{case}")
-    for name, torch_cls, cases in TABLE
-    for case, kwargs in cases.items()
-]
+PARAMS = torch_cases(TABLE)
 
 
 @SCHEDULES
 @DTYPES
 @pytest.mark.parametrize(("name", "torch_cls", "kwargs"), PARAMS)
 def test_trajectory_matches_torch(name, torch_cls, kwargs, dtype, schedule):
-    make_optix = lambda lr: getattr(optix.torch, name)(lr=lr, **kwargs)
-    make_torch = lambda params, lr: torch_cls(params, lr=lr, **kwargs)
-    compare(
-        make_optix, torch_reference(make_torch), dtype, schedule, ENTRIES[f"torch.{name}"].f32_rtol
+    compare_torch_constructor(
+        name, torch_cls, kwargs, dtype, schedule, ENTRIES[f"torch.{name}"].f32_rtol
     )
 
 
