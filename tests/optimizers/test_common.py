@@ -33,9 +33,36 @@ def make_grads(params, seed=0):
     )
 
 
-def run(tx, params, steps, **extra_args):
+def distance_to(target):
+    """Half the squared distance to `target`: the objective of line-search entries."""
+
+    def value_fn(params):
+        pairs = zip(jax.tree.leaves(params), jax.tree.leaves(target), strict=True)
+        return sum(0.5 * jnp.sum(jnp.square(p - t)) for p, t in pairs)
+
+    return value_fn
+
+
+def updater(name, **extra_args):
+    """update(grads, state, params) for the entry; entries that need an objective get
+    `value`, `grad` and `value_fn` of `distance_to(grads)`, so `grads` still drives them."""
+    tx = ENTRIES[name].make()
+    if not ENTRIES[name].objective:
+        return lambda grads, state, params: tx.update(grads, state, params, **extra_args)
+
+    def update(grads, state, params):
+        value_fn = distance_to(grads)
+        value, grad = jax.value_and_grad(value_fn)(params)
+        objective = {"value": value, "grad": grad, "value_fn": value_fn}
+        return tx.update(grad, state, params, **(extra_args | objective))
+
+    return update
+
+
+def run(name, params, steps, **extra_args):
+    tx, update = ENTRIES[name].make(), updater(name, **extra_args)
     state = tx.init(params)
-    step = jax.jit(lambda p, s, g: tx.update(g, s, p, **extra_args))
+    step = jax.jit(lambda p, s, g: update(g, s, p))
     for t in range(steps):
         updates, state = step(params, state, make_grads(params, t))
         params = optix.apply_updates(params, updates)
@@ -49,13 +76,13 @@ def signature(tree):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_jit_compiles_once(name):
-    tx = ENTRIES[name].make()
+    tx, update = ENTRIES[name].make(), updater(name)
     traces = []
 
     @jax.jit
     def step(params, state, grads):
         traces.append(1)
-        updates, state = tx.update(grads, state, params)
+        updates, state = update(grads, state, params)
         return optix.apply_updates(params, updates), state
 
     params = make_params()
@@ -69,7 +96,7 @@ def test_jit_compiles_once(name):
 def test_state_structure_shapes_and_dtypes_are_stable(name):
     tx = ENTRIES[name].make()
     params = make_params()
-    _, state = run(tx, params, steps=3)
+    _, state = run(name, params, steps=3)
     assert signature(state) == signature(tx.init(params))
 
 
@@ -79,7 +106,7 @@ def test_low_precision_params_keep_their_dtype(name, dtype):
     tx = ENTRIES[name].make()
     params = make_params(dtype)
     state0 = tx.init(params)
-    new_params, state = run(tx, params, steps=3)
+    new_params, state = run(name, params, steps=3)
     assert signature(new_params) == signature(params)
     assert signature(state) == signature(state0)
     param_shaped = [x for x in jax.tree.leaves(state) if x.shape == (3, 4)]
@@ -90,9 +117,8 @@ def test_low_precision_params_keep_their_dtype(name, dtype):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_float64_params_keep_their_dtype(name, x64):
-    tx = ENTRIES[name].make()
     params = make_params(jnp.float64)
-    new_params, state = run(tx, params, steps=3)
+    new_params, state = run(name, params, steps=3)
     assert signature(new_params) == signature(params)
     assert all(x.dtype != jnp.float32 for x in jax.tree.leaves(state))
 
@@ -111,7 +137,7 @@ def test_none_leaves_pass_through(name):
     params = {"w": jnp.ones((2, 2)), "frozen": None}
     state = tx.init(params)
     grads = {"w": jnp.full((2, 2), 0.3), "frozen": None}
-    updates, _ = tx.update(grads, state, params)
+    updates, _ = updater(name)(grads, state, params)
     assert updates["frozen"] is None
     new_params = optix.apply_updates(params, updates)
     assert new_params["frozen"] is None
@@ -120,19 +146,18 @@ def test_none_leaves_pass_through(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_unknown_extra_args_are_accepted_and_ignored(name):
-    tx = ENTRIES[name].make()
     params = make_params()
-    plain, _ = run(tx, params, steps=2)
-    with_extra, _ = run(tx, params, steps=2, value=jnp.asarray(1.0), unknown_flag=3)
+    plain, _ = run(name, params, steps=2)
+    with_extra, _ = run(name, params, steps=2, value=jnp.asarray(1.0), unknown_flag=3)
     jax.tree.map(np.testing.assert_array_equal, plain, with_extra)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_checkpoint_round_trip_resumes_identically(name):
     """Serialize the state mid-run with Flax's msgpack; the resumed run is bit-identical."""
-    tx = ENTRIES[name].make()
+    tx, update = ENTRIES[name].make(), updater(name)
     params = make_params()
-    step = jax.jit(lambda p, s, g: tx.update(g, s, p))
+    step = jax.jit(lambda p, s, g: update(g, s, p))
     state = tx.init(params)
     for t in range(3):
         updates, state = step(params, state, make_grads(params, t))
@@ -158,9 +183,9 @@ def test_converges_on_an_ill_conditioned_quadratic(name):
     @jax.jit
     def step(params, state):
         # The loss value goes along as an extra argument: Polyak step sizes use it,
-        # every other optimizer ignores it.
+        # every other optimizer ignores it; line searches also evaluate `value_fn`.
         value, grads = jax.value_and_grad(loss)(params)
-        updates, state = tx.update(grads, state, params, value=value)
+        updates, state = tx.update(grads, state, params, value=value, grad=grads, value_fn=loss)
         return optix.apply_updates(params, updates), state
 
     for _ in range(300):
@@ -175,9 +200,9 @@ def test_state_from_other_params_is_rejected_with_both_structures(name):
     other = {"b": jnp.ones(3), "c": jnp.ones(2)}
     if signature(state) == signature(tx.init(other)):
         # The state holds nothing shaped like the params, so it fits any params.
-        updates, _ = tx.update(other, state, other)
+        updates, _ = updater(name)(other, state, other)
         assert jax.tree.structure(updates) == jax.tree.structure(other)
         return
     with pytest.raises(ValueError, match="structure") as info:
-        tx.update(other, state, other)
+        updater(name)(other, state, other)
     assert "'a'" in str(info.value) and "'b'" in str(info.value)

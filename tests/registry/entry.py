@@ -16,3 +16,6 @@ class Entry:
     make: Callable[[], optix.GradientTransformation]  # test hyperparameters
     reference: str  # what the trajectory tests compare against
     f32_rtol: float  # measured float32 tolerance of the trajectory tests
+    # True when update needs `value`, `grad` and `value_fn` of one objective (line searches,
+    # L-BFGS, Newton): the common suite then drives it with a quadratic objective.
+    objective: bool = False
