@@ -15,10 +15,12 @@ PACKAGE = ROOT / "optix"
 LAYERS = [
     "optix._checks",
     "optix.tree",
+    "optix.projections",
     "optix.schedules",
     "optix.core",
     "optix.transforms",
     "optix.optimizers",
+    "optix.minimization",
     "optix.torch",
 ]
 MAX_LINES = 300
