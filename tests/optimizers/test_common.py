@@ -33,34 +33,8 @@ def make_grads(params, seed=0):
     )
 
 
-def distance_to(target):
-    """Half the squared distance to `target`: the objective of line-search entries."""
-
-    def value_fn(params):
-        pairs = zip(jax.tree.leaves(params), jax.tree.leaves(target), strict=True)
-        return sum(0.5 * jnp.sum(jnp.square(p - t)) for p, t in pairs)
-
-    return value_fn
-
-
-def updater(name, **extra_args):
-    """update(grads, state, params) for the entry; entries that need an objective get
-    `value`, `grad` and `value_fn` of `distance_to(grads)`, so `grads` still drives them."""
-    tx = ENTRIES[name].make()
-    if not ENTRIES[name].objective:
-        return lambda grads, state, params: tx.update(grads, state, params, **extra_args)
-
-    def update(grads, state, params):
-        value_fn = distance_to(grads)
-        value, grad = jax.value_and_grad(value_fn)(params)
-        objective = {"value": value, "grad": grad, "value_fn": value_fn}
-        return tx.update(grad, state, params, **(extra_args | objective))
-
-    return update
-
-
 def run(name, params, steps, **extra_args):
-    tx, update = ENTRIES[name].make(), updater(name, **extra_args)
+    tx, update = ENTRIES[name].make(), ENTRIES[name].updater(**extra_args)
     state = tx.init(params)
     step = jax.jit(lambda p, s, g: update(g, s, p))
     for t in range(steps):
@@ -76,7 +50,7 @@ def signature(tree):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_jit_compiles_once(name):
-    tx, update = ENTRIES[name].make(), updater(name)
+    tx, update = ENTRIES[name].make(), ENTRIES[name].updater()
     traces = []
 
     @jax.jit
@@ -137,7 +111,7 @@ def test_none_leaves_pass_through(name):
     params = {"w": jnp.ones((2, 2)), "frozen": None}
     state = tx.init(params)
     grads = {"w": jnp.full((2, 2), 0.3), "frozen": None}
-    updates, _ = updater(name)(grads, state, params)
+    updates, _ = ENTRIES[name].updater()(grads, state, params)
     assert updates["frozen"] is None
     new_params = optix.apply_updates(params, updates)
     assert new_params["frozen"] is None
@@ -155,7 +129,7 @@ def test_unknown_extra_args_are_accepted_and_ignored(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_checkpoint_round_trip_resumes_identically(name):
     """Serialize the state mid-run with Flax's msgpack; the resumed run is bit-identical."""
-    tx, update = ENTRIES[name].make(), updater(name)
+    tx, update = ENTRIES[name].make(), ENTRIES[name].updater()
     params = make_params()
     step = jax.jit(lambda p, s, g: update(g, s, p))
     state = tx.init(params)
@@ -200,9 +174,9 @@ def test_state_from_other_params_is_rejected_with_both_structures(name):
     other = {"b": jnp.ones(3), "c": jnp.ones(2)}
     if signature(state) == signature(tx.init(other)):
         # The state holds nothing shaped like the params, so it fits any params.
-        updates, _ = updater(name)(other, state, other)
+        updates, _ = ENTRIES[name].updater()(other, state, other)
         assert jax.tree.structure(updates) == jax.tree.structure(other)
         return
     with pytest.raises(ValueError, match="structure") as info:
-        updater(name)(other, state, other)
+        ENTRIES[name].updater()(other, state, other)
     assert "'a'" in str(info.value) and "'b'" in str(info.value)
