@@ -22,6 +22,8 @@ LAYERS = [
     "optix.optimizers",
     "optix.minimization",
     "optix.torch",
+    "optix.serialization",
+    "optix.sharding",
 ]
 MAX_LINES = 300
 
