@@ -3,7 +3,16 @@
 The top level mirrors Optax's, so ``import optix as optax`` works in existing code.
 """
 
-from optix import contrib, optimizers, schedules, torch, transforms, tree, tree_utils
+from optix import (
+    contrib,
+    optimizers,
+    projections,
+    schedules,
+    torch,
+    transforms,
+    tree,
+    tree_utils,
+)
 from optix.core import (
     ArrayTree,
     EmptyState,

@@ -81,6 +81,7 @@ from optix.transforms.partition import (
     partition,
 )
 from optix.transforms.per_example import per_example_global_norm_clip, per_example_layer_norm_clip
+from optix.transforms.projection import project_params
 from optix.transforms.proximal import ProximalDecayState, proximal_decay
 from optix.transforms.scaling import (
     ScaleByScheduleState,
@@ -172,6 +173,7 @@ __all__ = [
     "paths_by_label",
     "per_example_global_norm_clip",
     "per_example_layer_norm_clip",
+    "project_params",
     "proximal_decay",
     "scale",
     "scale_by_learning_rate",
