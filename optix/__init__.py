@@ -8,6 +8,7 @@ from optix import (
     optimizers,
     projections,
     schedules,
+    serialization,
     torch,
     transforms,
     tree,
@@ -49,6 +50,7 @@ from optix.optimizers.adan import restart_adan
 from optix.optimizers.asgd import asgd_averaged_params
 from optix.optimizers.lazy_adam import SparseRows, apply_sparse_updates, with_sparse_rows
 from optix.schedules import *
+from optix.serialization import abstract_state
 from optix.transforms import *
 from optix.tree import (
     bias_correction,
