@@ -9,6 +9,7 @@ from optix import (
     projections,
     schedules,
     serialization,
+    sharding,
     torch,
     transforms,
     tree,
@@ -45,6 +46,7 @@ from optix.core import (
 )
 
 # Every optimizer and building block, by the names listed in each subpackage's __all__.
+from optix.minimization import MinimizeStats, MinimizeStatus, minimize
 from optix.optimizers import *
 from optix.optimizers.adan import restart_adan
 from optix.optimizers.asgd import asgd_averaged_params

@@ -56,13 +56,20 @@ def test_the_shared_surface_covers_the_foundation():
 def positional_and_defaults(fn):
     """Parameters Optax code can pass: everything except optix's extra keyword-only ones.
 
-    A function default (Adafactor's decay_rate_fn) is compared by name: optix has its own.
+    A function default (Adafactor's decay_rate_fn) is compared by name and a transformation
+    default (lbfgs's line search) by kind: optix has its own of each.
     """
     return [
-        (p.name, p.kind, p.default.__name__ if callable(p.default) else p.default)
+        (p.name, p.kind, comparable_default(p.default))
         for p in inspect.signature(fn).parameters.values()
         if p.kind is not p.VAR_KEYWORD
     ]
+
+
+def comparable_default(default):
+    if hasattr(default, "init") and hasattr(default, "update"):
+        return "a transformation"
+    return default.__name__ if callable(default) else default
 
 
 @pytest.mark.parametrize("name", [n for n in SHARED if inspect.isfunction(getattr(optix, n))])

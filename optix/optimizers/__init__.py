@@ -15,10 +15,12 @@ from optix.optimizers.adamax import adamax, adamaxw, scale_by_adamax
 from optix.optimizers.adan import ScaleByAdanState, adan, scale_by_adan
 from optix.optimizers.amsgrad import ScaleByAmsgradState, amsgrad, scale_by_amsgrad
 from optix.optimizers.asgd import ScaleByAsgdState, asgd, scale_by_asgd
+from optix.optimizers.damped_newton import NewtonInfo, ScaleByNewtonState, newton, scale_by_newton
 from optix.optimizers.fromage import fromage
 from optix.optimizers.lamb import lamb
 from optix.optimizers.lars import lars
 from optix.optimizers.lazy_adam import ScaleByLazyAdamState, lazy_adam, scale_by_lazy_adam
+from optix.optimizers.lbfgs import ScaleByLBFGSState, lbfgs, scale_by_lbfgs
 from optix.optimizers.lion import ScaleByLionState, lion, scale_by_lion
 from optix.optimizers.nadam_schedule import ScaleByNadamState, scale_by_nadam
 from optix.optimizers.noisy_sgd import noisy_sgd
@@ -46,10 +48,18 @@ from optix.optimizers.rprop import ScaleByRpropState, rprop, scale_by_rprop
 from optix.optimizers.sgd import sgd
 from optix.optimizers.sign import scale_by_sign, sign_sgd, signum
 from optix.optimizers.sm3 import ScaleBySM3State, scale_by_sm3, sm3
+from optix.optimizers.truncated_newton import (
+    NewtonCGInfo,
+    ScaleByNewtonCGState,
+    newton_cg,
+    scale_by_newton_cg,
+)
 from optix.optimizers.yogi import scale_by_yogi, yogi
 
 __all__ = [
     "FactoredState",
+    "NewtonCGInfo",
+    "NewtonInfo",
     "ScaleByAdaBoundState",
     "ScaleByAdaDeltaState",
     "ScaleByAdamState",
@@ -58,9 +68,12 @@ __all__ = [
     "ScaleByAsgdState",
     "ScaleByBeliefAmsgradState",
     "ScaleByBeliefState",
+    "ScaleByLBFGSState",
     "ScaleByLazyAdamState",
     "ScaleByLionState",
     "ScaleByNadamState",
+    "ScaleByNewtonCGState",
+    "ScaleByNewtonState",
     "ScaleByNovogradState",
     "ScaleByOptimisticGradientState",
     "ScaleByPadamState",
@@ -88,9 +101,12 @@ __all__ = [
     "lamb",
     "lars",
     "lazy_adam",
+    "lbfgs",
     "lion",
     "nadam",
     "nadamw",
+    "newton",
+    "newton_cg",
     "noisy_sgd",
     "novograd",
     "optimistic_adam_v2",
@@ -111,8 +127,11 @@ __all__ = [
     "scale_by_belief",
     "scale_by_factored_rms",
     "scale_by_lazy_adam",
+    "scale_by_lbfgs",
     "scale_by_lion",
     "scale_by_nadam",
+    "scale_by_newton",
+    "scale_by_newton_cg",
     "scale_by_novograd",
     "scale_by_optimistic_gradient",
     "scale_by_padam",

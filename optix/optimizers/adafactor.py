@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -23,6 +24,7 @@ from optix.transforms.momentum import ema
 from optix.transforms.scaling import scale, scale_by_learning_rate
 from optix.transforms.weight_decay import add_decayed_weights
 from optix.tree.leafwise import compute_dtype, map_leaves
+from optix.tree.shards import leaf_mean, split_axes
 
 
 class FactoredState(NamedTuple):
@@ -61,6 +63,42 @@ def factored_dims(
     return int(order[-2]), int(order[-1])
 
 
+def _drop(shape: tuple[int, ...], dim: int) -> tuple[int, ...]:
+    return shape[:dim] + shape[dim + 1 :]
+
+
+def _dims_from_state(g2, v_row, v_col, v) -> tuple[int, int] | None:
+    """``(r, c)`` of a leaf as its state was built, or None for an unfactored leaf.
+
+    Read from the state's shapes rather than recomputed from g's: inside ``shard_map``
+    g is one device's block, whose shape can factor differently from the whole leaf.
+    Under ``reduce_over`` each mesh axis that splits g must also be readable from the
+    state: one that splits dim c splits v_col but not v_row (which lacks dim c), one
+    that splits dim r the reverse, one that splits another dim both; an axis that
+    splits neither factor would make both means sum over it, wrong for one of them.
+    """
+    shape = g2.shape
+    if v.shape == shape:
+        return None
+    pairs = itertools.permutations(range(len(shape)), 2)
+    for r, c in itertools.chain([factored_dims(shape, True, 0)], pairs):
+        if _drop(shape, c) == v_row.shape and _drop(shape, r) == v_col.shape:
+            break
+    else:
+        raise ValueError(
+            f"scale_by_factored_rms: the factored state {v_row.shape}, {v_col.shape} does "
+            f"not fit an update of shape {shape}; it must come from this transform's init."
+        )
+    unclear = set(split_axes(g2, v_row)) & set(split_axes(g2, v_col))
+    if unclear:
+        raise ValueError(
+            f"scale_by_factored_rms: the update of shape {shape} is split over the mesh "
+            f"axes {sorted(unclear)} but its factored state is not; shard v_row and v_col "
+            "like the params (optix.sharding.state_specs) so the split dims can be read."
+        )
+    return r, c
+
+
 def scale_by_factored_rms(
     factored: bool = True,
     decay_rate: jax.typing.ArrayLike = 0.8,
@@ -87,7 +125,9 @@ def scale_by_factored_rms(
 
     The outer product of the row and column averages divided by their total is the
     rank-1 estimate of v of the paper (Algorithm 4, without its clipping and step size,
-    which ``adafactor`` chains after this). ``update`` does not need params.
+    which ``adafactor`` chains after this). ``update`` does not need params. Inside
+    ``optix.sharding.reduce_over`` (``shard_map``) the means span every device, with
+    the split dims read from how v_row and v_col are split.
 
     Args:
         factored: Factor the second moment of large enough leaves.
@@ -132,16 +172,17 @@ def scale_by_factored_rms(
         d, one_minus_d = decay.astype(dt), one_minus_decay.astype(dt)
         g_ = g.astype(dt)
         g2 = jnp.square(jnp.abs(g_)) + jnp.asarray(epsilon, dt)
-        dims = factored_dims(g.shape, factored, min_dim_size_to_factor)
+        dims = _dims_from_state(g2, v_row, v_col, v)
         if dims is None:
             v_new = d * v.astype(dt) + one_minus_d * g2
             u = g_ * jax.lax.rsqrt(v_new)
             return u.astype(g.dtype), v_row, v_col, v_new.astype(v.dtype)
         r, c = dims
-        row_new = d * v_row.astype(dt) + one_minus_d * jnp.mean(g2, axis=c)
-        col_new = d * v_col.astype(dt) + one_minus_d * jnp.mean(g2, axis=r)
+        row_new = d * v_row.astype(dt) + one_minus_d * leaf_mean(g2, axis=c, like=v_row)
+        col_new = d * v_col.astype(dt) + one_minus_d * leaf_mean(g2, axis=r, like=v_col)
         r_in_row = r - 1 if r > c else r
-        row_factor = jax.lax.rsqrt(row_new / jnp.mean(row_new, axis=r_in_row, keepdims=True))
+        row_mean = leaf_mean(row_new, axis=r_in_row, like=col_new, keepdims=True)
+        row_factor = jax.lax.rsqrt(row_new / row_mean)
         col_factor = jax.lax.rsqrt(col_new)
         u = g_ * jnp.expand_dims(row_factor, c) * jnp.expand_dims(col_factor, r)
         return u.astype(g.dtype), row_new.astype(v_row.dtype), col_new.astype(v_col.dtype), v

@@ -28,12 +28,14 @@ from optix.torch.lr_scheduler import (
     step_lr,
 )
 from optix.torch.optim import adam, adamax, adamw, nadam, sgd
+from optix.torch.quasi_newton import TorchLBFGSState, lbfgs
 from optix.torch.radam import radam
 from optix.torch.rprop import rprop
 from optix.torch.sparse_adam import sparse_adam
 
 __all__ = [
     "ClipGradNormState",
+    "TorchLBFGSState",
     "TorchLRSchedule",
     "adadelta",
     "adagrad",
@@ -51,6 +53,7 @@ __all__ = [
     "cyclic_lr",
     "exponential_lr",
     "lambda_lr",
+    "lbfgs",
     "linear_lr",
     "lr_scheduler",
     "multi_step_lr",

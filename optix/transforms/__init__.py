@@ -2,6 +2,11 @@
 
 from optix.core import chain, named_chain
 from optix.transforms.accumulation import ApplyEvery, MultiSteps, MultiStepsState, apply_every
+from optix.transforms.backtracking_linesearch import (
+    BacktrackingLinesearchInfo,
+    ScaleByBacktrackingLinesearchState,
+    scale_by_backtracking_linesearch,
+)
 from optix.transforms.block_rms import clip_by_block_rms, scale_by_param_block_rms
 from optix.transforms.centralize import centralize
 from optix.transforms.clipping import (
@@ -45,6 +50,7 @@ from optix.transforms.hyperparams import (
     inject_stateful_hyperparams,
 )
 from optix.transforms.labels import labels_by_path, mask_by_label, ndim_at_least, paths_by_label
+from optix.transforms.linesearch_protocol import value_and_grad_from_state
 from optix.transforms.lookahead import (
     LookaheadParams,
     LookaheadPullbackState,
@@ -96,6 +102,11 @@ from optix.transforms.weight_decay import (
     WeightDecaySchedule,
     add_decayed_weights,
 )
+from optix.transforms.zoom_linesearch import (
+    ScaleByZoomLinesearchState,
+    ZoomLinesearchInfo,
+    scale_by_zoom_linesearch,
+)
 
 __all__ = [
     "AdaptiveGradClipState",
@@ -103,6 +114,7 @@ __all__ = [
     "AddNoiseState",
     "ApplyEvery",
     "ApplyIfFiniteState",
+    "BacktrackingLinesearchInfo",
     "ClipByGlobalNormState",
     "ClipState",
     "ConditionFn",
@@ -126,8 +138,10 @@ __all__ = [
     "NonNegativeParamsState",
     "PartitionState",
     "ProximalDecayState",
+    "ScaleByBacktrackingLinesearchState",
     "ScaleByScheduleState",
     "ScaleByTrustRatioState",
+    "ScaleByZoomLinesearchState",
     "ScaleState",
     "ShouldSkipUpdateFunction",
     "SlowParamsState",
@@ -137,6 +151,7 @@ __all__ = [
     "WeightDecaySchedule",
     "WrappedSchedule",
     "ZeroNansState",
+    "ZoomLinesearchInfo",
     "adaptive_grad_clip",
     "add_decayed_weights",
     "add_noise",
@@ -176,10 +191,12 @@ __all__ = [
     "project_params",
     "proximal_decay",
     "scale",
+    "scale_by_backtracking_linesearch",
     "scale_by_learning_rate",
     "scale_by_param_block_rms",
     "scale_by_schedule",
     "scale_by_trust_ratio",
+    "scale_by_zoom_linesearch",
     "selective_transform",
     "skip_large_updates",
     "skip_not_finite",
@@ -187,5 +204,6 @@ __all__ = [
     "trace",
     "unitwise_clip",
     "unitwise_norm",
+    "value_and_grad_from_state",
     "zero_nans",
 ]

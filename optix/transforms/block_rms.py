@@ -9,13 +9,14 @@ from optix import _checks
 from optix.core import GradientTransformation, init_empty_state
 from optix.transforms.weight_decay import NO_PARAMS
 from optix.tree.leafwise import compute_dtype
+from optix.tree.shards import leaf_mean
 from optix.tree.structure import check_same_structure
 
 
 def block_rms(x: jax.Array, dtype) -> jax.Array:
-    """``sqrt(mean(|x|**2))`` of a whole leaf, computed in ``dtype``."""
+    """``sqrt(mean(|x|**2))`` of a whole leaf (all blocks of a split one), in ``dtype``."""
     x = x.astype(dtype)
-    return jnp.sqrt(jnp.mean(jnp.square(jnp.abs(x))))
+    return jnp.sqrt(leaf_mean(jnp.square(jnp.abs(x))))
 
 
 def safe_block_rms(x: jax.Array, min_rms: jax.typing.ArrayLike, dtype) -> jax.Array:

@@ -11,6 +11,7 @@ from optix.transforms.weight_decay import NO_PARAMS
 from optix.tree.leafwise import compute_dtype, map_leaves
 from optix.tree.math import clip as clip_leaves
 from optix.tree.math import norm
+from optix.tree.shards import split_axes
 
 ClipState = EmptyState
 ClipByGlobalNormState = EmptyState
@@ -63,7 +64,8 @@ def clip_by_global_norm(max_norm: jax.typing.ArrayLike) -> GradientTransformatio
         u = g / n * max_norm     otherwise
 
     This is Optax's rule: no epsilon, and updates already inside the ball pass
-    unchanged. The norm is accumulated in at least float32. torch's
+    unchanged. The norm is accumulated in at least float32; inside
+    ``optix.sharding.reduce_over`` (``shard_map``) it spans every device. torch's
     ``clip_grad_norm_`` divides by ``n + 1e-6`` instead: ``optix.torch.clip_grad_norm``.
 
     Args:
@@ -204,6 +206,13 @@ def adaptive_grad_clip(
     _checks.non_negative("adaptive_grad_clip", eps=eps)
 
     def leaf(g, p):
+        split = split_axes(g) + split_axes(p)
+        if split:
+            raise ValueError(
+                f"adaptive_grad_clip: a leaf of shape {g.shape} is split over the mesh axes "
+                f"{sorted(set(split))} inside reduce_over, and its unit norms need whole "
+                "units; replicate it in shard_map, or use jax.jit with shardings."
+            )
         dt = compute_dtype(g, p)
         real = jnp.finfo(dt).dtype
         g_ = g.astype(dt)

@@ -14,11 +14,17 @@ from optix.core import GradientTransformation, Params, Updates, safe_increment, 
 from optix.transforms.conditional import as_transformation, run_if
 from optix.tree.leafwise import compute_dtype
 from optix.tree.math import norm, zeros_like
+from optix.tree.shards import combine_partials
 
 
 def all_finite(updates: Updates) -> jax.Array:
-    """Whether every entry of every leaf is finite (True for an empty tree)."""
+    """Whether every entry of every leaf is finite (True for an empty tree).
+
+    Inside ``optix.sharding.reduce_over`` the answer covers every device's blocks, so
+    all devices agree on it (and on whether to skip a step).
+    """
     checks = [jnp.all(jnp.isfinite(u)) for u in jax.tree.leaves(updates)]
+    checks = combine_partials(checks, "min")
     return functools.reduce(jnp.logical_and, checks, jnp.asarray(True))
 
 
@@ -52,7 +58,9 @@ def apply_if_finite(
     keeps counting, so every later non-finite update is accepted until a finite one
     comes; ``reset_count_on_give_up=True`` sets ``notfinite_count`` back to 0 on the
     step that gives up, so the next ``max_consecutive_errors`` bad steps are skipped
-    again (the reading of "consecutive" in optax PR #1746).
+    again (the reading of "consecutive" in optax PR #1746). Inside ``shard_map``, wrap
+    it with ``optix.sharding.with_axis_name`` so that every device sees every block's
+    NaNs and all of them skip the same steps.
 
     Args:
         inner: The transformation to protect.
@@ -116,13 +124,15 @@ def skip_not_finite(
 
     Returns:
         ``(should_skip, {"should_skip": should_skip, "num_not_finite": n})`` with n the
-        number of non-finite entries over all leaves (default int dtype).
+        number of non-finite entries over all leaves (default int dtype), counted on
+        every device inside ``optix.sharding.reduce_over``.
 
     References:
         Checked against optax.skip_not_finite in tests/transforms/test_finite.py.
     """
     del gradient_step, params
     counts = [jnp.sum(jnp.logical_not(jnp.isfinite(u))) for u in jax.tree.leaves(updates)]
+    counts = combine_partials(counts)
     num_not_finite = sum(counts, start=jnp.zeros([], jnp.result_type(int)))
     should_skip = num_not_finite > 0
     return should_skip, {"should_skip": should_skip, "num_not_finite": num_not_finite}

@@ -178,7 +178,8 @@ def monitored(
     The state records the global L2 norm of the incoming updates (``grad_norm``), of
     the outgoing ones (``update_norm``), of the params (``param_norm``), and the
     learning rate of the step (``lr``), each read with ``optix.tree.get(state, name)``.
-    The updates pass unchanged. Norms are summed in at least float32.
+    The updates pass unchanged. Norms are summed in at least float32, over every
+    device inside ``optix.sharding.reduce_over`` (``shard_map``).
 
     The learning rate is ``learning_rate`` evaluated at ``count`` (the number of earlier
     updates, as ``scale_by_learning_rate`` evaluates it) when given; pass the number or

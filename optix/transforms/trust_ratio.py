@@ -9,6 +9,7 @@ from optix import _checks
 from optix.core import EmptyState, GradientTransformation, init_empty_state
 from optix.transforms.weight_decay import NO_PARAMS
 from optix.tree.leafwise import compute_dtype, map_leaves
+from optix.tree.shards import leaf_total
 
 ScaleByTrustRatioState = EmptyState
 
@@ -18,8 +19,9 @@ def clipped_norm(x: jax.Array, min_norm, max_norm=None) -> jax.Array:
 
     The square root is taken of a positive stand-in where the sum of squares is zero,
     so the gradient through the norm stays finite at ``x == 0`` (as Optax's safe_norm).
+    Inside ``optix.sharding.reduce_over`` the norm is that of the whole leaf, all blocks.
     """
-    squares = jnp.sum(jnp.real(x * jnp.conj(x)))
+    squares = leaf_total(jnp.sum(jnp.real(x * jnp.conj(x))))
     nonzero = squares > 0
     norm = jnp.where(nonzero, jnp.sqrt(jnp.where(nonzero, squares, 1)), 0)
     low = jnp.asarray(min_norm, norm.dtype)

@@ -1,6 +1,8 @@
 """Leafwise arithmetic, reductions and constructors over pytrees.
 
-Names match ``optax.tree_utils`` without the ``tree_`` prefix. Binary operations
+Names match ``optax.tree_utils`` without the ``tree_`` prefix. Reductions over all
+leaves (``sum``, ``max``, ``min``, ``norm``, ``vdot``, ``size``) span every device inside
+``optix.tree.shards.reduce_over`` (for ``jax.shard_map``). Binary operations
 between two trees follow JAX's promotion rules; an array hyperparameter (``scalar``
 in :func:`scale`, the bounds of :func:`clip`) is cast to each floating leaf's dtype,
 and reductions promote per-leaf results explicitly, so all of these also work under
@@ -19,6 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from optix.tree.casting import _cast_scalar, _leaf_dtype, _promoted_dtype
+from optix.tree.shards import combine_partials, leaf_size
 
 
 def _is_none(x: Any) -> bool:
@@ -136,25 +139,25 @@ def sum(tree: Any, associative_reduction: bool = False) -> jax.Array:
     ``associative_reduction=True`` adds the per-leaf sums pairwise instead of left
     to right: a shallower graph for large trees, with a different rounding order.
     """
-    values = [jnp.sum(x) for x in jax.tree.leaves(tree)]
+    values = combine_partials([jnp.sum(x) for x in jax.tree.leaves(tree)])
     return _combine(values, operator.add, 0, pairwise=associative_reduction)
 
 
 def max(tree: Any) -> jax.Array:
     """Largest entry over all leaves; empty leaves are skipped, ``-inf`` if none is left."""
-    values = [jnp.max(x) for x in jax.tree.leaves(tree) if jnp.size(x)]
+    values = combine_partials([jnp.max(x) for x in jax.tree.leaves(tree) if jnp.size(x)], "max")
     return _combine(values, jnp.maximum, -jnp.inf)
 
 
 def min(tree: Any) -> jax.Array:
     """Smallest entry over all leaves; empty leaves are skipped, ``inf`` if none is left."""
-    values = [jnp.min(x) for x in jax.tree.leaves(tree) if jnp.size(x)]
+    values = combine_partials([jnp.min(x) for x in jax.tree.leaves(tree) if jnp.size(x)], "min")
     return _combine(values, jnp.minimum, jnp.inf)
 
 
 def size(tree: Any) -> int:
     """Total number of entries over all leaves."""
-    return builtins.sum(jnp.size(x) for x in jax.tree.leaves(tree))
+    return builtins.sum(leaf_size(x) for x in jax.tree.leaves(tree))
 
 
 def _leaf_vdot(a: Any, b: Any) -> jax.Array:
@@ -168,7 +171,7 @@ def _leaf_vdot(a: Any, b: Any) -> jax.Array:
 
 def vdot(tree_x: Any, tree_y: Any) -> jax.Array:
     """Inner product ``sum(conj(x) * y)`` over all leaves (0 for empty trees)."""
-    values = jax.tree.leaves(jax.tree.map(_leaf_vdot, tree_x, tree_y))
+    values = combine_partials(jax.tree.leaves(jax.tree.map(_leaf_vdot, tree_x, tree_y)))
     return _combine(values, operator.add, 0)
 
 
@@ -190,13 +193,14 @@ def norm(tree: Any, ord: int | float | str | None = None, squared: bool = False)
     """
     leaves = jax.tree.leaves(tree)
     if ord is None or ord == 2:
-        total = _combine([jnp.sum(_abs_sq(x)) for x in leaves], operator.add, 0.0)
+        values = combine_partials([jnp.sum(_abs_sq(x)) for x in leaves])
+        total = _combine(values, operator.add, 0.0)
         return total if squared else jnp.sqrt(total)
     if ord == 1:
-        total = _combine([jnp.sum(jnp.abs(x)) for x in leaves], operator.add, 0.0)
+        total = _combine(combine_partials([jnp.sum(jnp.abs(x)) for x in leaves]), operator.add, 0.0)
     elif ord == jnp.inf or ord in ("inf", "infinity"):
         # Starting from 0 rather than -inf: every |x| is >= 0, and an empty tree has norm 0.
-        values = [jnp.max(jnp.abs(x)) for x in leaves if jnp.size(x)]
+        values = combine_partials([jnp.max(jnp.abs(x)) for x in leaves if jnp.size(x)], "max")
         total = _combine(values, jnp.maximum, 0.0)
     else:
         raise ValueError(f"Unsupported ord: {ord!r}; expected None, 1, 2 or inf.")
