@@ -70,3 +70,16 @@ def integer_at_least(fn: str, name: str, value: Any, low: int) -> None:
         raise TypeError(f"{fn}: {name} must be an int, got {name}={value!r}")
     if value < low:
         _fail(fn, name, f">= {low}", value)
+
+
+def floating_dtype(fn: str, **values: Any) -> None:
+    """Each value must be ``None`` or a floating dtype (a state slot's dtype)."""
+    for name, value in values.items():
+        if value is None:
+            continue
+        try:
+            ok = jax.dtypes.issubdtype(np.dtype(value), np.floating)
+        except TypeError:
+            ok = False
+        if not ok:
+            raise TypeError(f"{fn}: {name} must be a floating dtype or None, got {name}={value!r}")

@@ -35,17 +35,17 @@ class ScaleByBeliefState(NamedTuple):
     """State of ``scale_by_belief``."""
 
     count: jax.Array  # int32 scalar: number of updates applied so far
-    mu: Any  # param-shaped: EMA of g
-    nu: Any  # param-shaped: EMA of (g - mu)**2, plus eps_root every step
+    mu: Any  # param-shaped: EMA of g (dtype mu_dtype)
+    nu: Any  # param-shaped: EMA of (g - mu)**2, plus eps_root every step (dtype nu_dtype)
 
 
 class ScaleByBeliefAmsgradState(NamedTuple):
     """State of ``scale_by_belief(amsgrad=True)``."""
 
     count: jax.Array  # int32 scalar: number of updates applied so far
-    mu: Any  # param-shaped: EMA of g
-    nu: Any  # param-shaped: EMA of (g - mu)**2, plus eps_root every step
-    nu_max: Any  # param-shaped: running maximum of nu
+    mu: Any  # param-shaped: EMA of g (dtype mu_dtype)
+    nu: Any  # param-shaped: EMA of (g - mu)**2, plus eps_root every step (dtype nu_dtype)
+    nu_max: Any  # param-shaped: running maximum of nu (dtype nu_dtype)
 
 
 def scale_by_belief(
@@ -58,6 +58,8 @@ def scale_by_belief(
     rectify: bool = False,
     degenerated_to_sgd: bool = True,
     amsgrad: bool = False,
+    mu_dtype: jax.typing.DTypeLike | None = None,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """Rescale updates by AdaBelief: Adam's step, scaled by the belief in the gradient.
 
@@ -93,6 +95,10 @@ def scale_by_belief(
         degenerated_to_sgd: With ``rectify``, update by mu_hat (True) or not at all
             (False) while rho_t < 5.
         amsgrad: Divide by the running maximum of nu (state ``ScaleByBeliefAmsgradState``).
+        mu_dtype: Dtype of ``mu``; ``None`` keeps the params' dtype.
+        nu_dtype: Dtype of ``nu`` (the paper's s) and ``nu_max``; ``None`` keeps the
+            params' dtype. The moments are updated in at least float32 and stored back
+            in their dtypes.
 
     Returns:
         A GradientTransformation whose state is ``ScaleByBeliefState``, or
@@ -105,7 +111,9 @@ def scale_by_belief(
         Checked against optax.scale_by_belief and a NumPy transliteration of the official
         AdaBelief (run_official_adabelief) in tests/optimizers/test_adabelief.py.
     """
-    check_moment_args("scale_by_belief", b1, b2, eps, eps_root)
+    check_moment_args(
+        "scale_by_belief", b1, b2, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype
+    )
 
     def leaf(g, mu, nu, nu_max, c1, c1_next, c2, rectified, r):
         dt = compute_dtype(g, mu, nu) if nu_max is None else compute_dtype(g, mu, nu, nu_max)
@@ -132,9 +140,10 @@ def scale_by_belief(
         return out if nu_max is None else (*out, nu_max_new.astype(nu_max.dtype))
 
     def init(params):
-        mu, nu = zeros_like(params), zeros_like(params)
+        mu, nu = zeros_like(params, dtype=mu_dtype), zeros_like(params, dtype=nu_dtype)
         if amsgrad:
-            return ScaleByBeliefAmsgradState(zero_count(), mu, nu, zeros_like(params))
+            nu_max = zeros_like(params, dtype=nu_dtype)
+            return ScaleByBeliefAmsgradState(zero_count(), mu, nu, nu_max)
         return ScaleByBeliefState(count=zero_count(), mu=mu, nu=nu)
 
     def update(updates, state, params=None, **extra_args):
@@ -174,12 +183,15 @@ def adabelief(
     amsgrad: bool = False,
     weight_decouple: bool = True,
     fixed_decay: bool = False,
+    mu_dtype: jax.typing.DTypeLike | None = None,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """AdaBelief: ``chain(scale_by_belief(...), scale_by_learning_rate(learning_rate))``.
 
-    Update rule and the options ``nesterov``, ``rectify``, ``degenerated_to_sgd`` and
-    ``amsgrad``: see ``scale_by_belief``. With ``weight_decay`` (>= 0 or a schedule,
-    applied where ``weight_decay_mask`` says) each step, with the pre-update p, is
+    Update rule and the options ``nesterov``, ``rectify``, ``degenerated_to_sgd``,
+    ``amsgrad``, ``mu_dtype`` and ``nu_dtype``: see ``scale_by_belief``. With
+    ``weight_decay`` (>= 0 or a schedule, applied where ``weight_decay_mask`` says) each
+    step, with the pre-update p, is
 
         p -= lr * (u + weight_decay * p)      weight_decouple (default; Optax's form)
         p -= lr * u + weight_decay * p        weight_decouple and fixed_decay
@@ -191,7 +203,7 @@ def adabelief(
     ``rectify=True``.
     """
     fn = "adabelief"
-    check_moment_args(fn, b1, b2, eps, eps_root)
+    check_moment_args(fn, b1, b2, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
     _checks.non_negative(fn, learning_rate=learning_rate)
     preconditioner = scale_by_belief(
         b1,
@@ -202,6 +214,8 @@ def adabelief(
         rectify=rectify,
         degenerated_to_sgd=degenerated_to_sgd,
         amsgrad=amsgrad,
+        mu_dtype=mu_dtype,
+        nu_dtype=nu_dtype,
     )
     if weight_decay is None:
         return chain(preconditioner, scale_by_learning_rate(learning_rate))

@@ -21,9 +21,9 @@ class ScaleByAdaBoundState(NamedTuple):
     """State of ``scale_by_adabound``."""
 
     count: jax.Array  # int32 scalar: number of updates applied so far
-    mu: Any  # param-shaped: EMA of g
-    nu: Any  # param-shaped: EMA of g**2
-    nu_max: Any  # param-shaped running maximum of nu with amsbound, else None
+    mu: Any  # param-shaped: EMA of g (dtype mu_dtype)
+    nu: Any  # param-shaped: EMA of g**2 (dtype nu_dtype)
+    nu_max: Any  # param-shaped running maximum of nu with amsbound (dtype nu_dtype), else None
 
 
 def check_bound_args(fn: str, final_lr: Any, gamma: Any) -> None:
@@ -42,6 +42,8 @@ def scale_by_adabound(
     *,
     base_lr: float = 1e-3,
     amsbound: bool = False,
+    mu_dtype: jax.typing.DTypeLike | None = None,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """Rescale updates by AdaBound: Adam's per-element step clipped to dynamic bounds.
 
@@ -77,6 +79,9 @@ def scale_by_adabound(
         base_lr: The learning rate ``final_lr`` refers to, > 0 (``adabound`` passes its
             constant learning rate, or the schedule's value at step 0).
         amsbound: Use the running maximum of nu (AMSBound).
+        mu_dtype: Dtype of ``mu``; ``None`` keeps the params' dtype.
+        nu_dtype: Dtype of ``nu`` and ``nu_max``; ``None`` keeps the params' dtype. The
+            moments are updated in at least float32 and stored back in their dtypes.
 
     Returns:
         A GradientTransformation whose state is ``ScaleByAdaBoundState``.
@@ -87,7 +92,7 @@ def scale_by_adabound(
         Checked against run_official_adabound (the official Luolc/AdaBound step in NumPy)
         in tests/optimizers/test_adabound.py.
     """
-    check_moment_args("scale_by_adabound", b1, b2, eps)
+    check_moment_args("scale_by_adabound", b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
     check_bound_args("scale_by_adabound", final_lr, gamma)
     _checks.positive("scale_by_adabound", base_lr=base_lr)
 
@@ -103,9 +108,9 @@ def scale_by_adabound(
     def init(params):
         return ScaleByAdaBoundState(
             count=zero_count(),
-            mu=zeros_like(params),
-            nu=zeros_like(params),
-            nu_max=zeros_like(params) if amsbound else None,
+            mu=zeros_like(params, dtype=mu_dtype),
+            nu=zeros_like(params, dtype=nu_dtype),
+            nu_max=zeros_like(params, dtype=nu_dtype) if amsbound else None,
         )
 
     def update(updates, state, params=None, **extra_args):
@@ -153,6 +158,8 @@ def adabound(
     weight_decay: ScalarOrSchedule = 0.0,
     *,
     base_lr: float | None = None,
+    mu_dtype: jax.typing.DTypeLike | None = None,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """AdaBound as the official code defines it, with coupled (L2) weight decay.
 
@@ -163,7 +170,8 @@ def adabound(
     also lowers ``final_lr`` (the official code's workaround for lr schedulers). Update
     rule and arguments: see ``scale_by_adabound``.
     """
-    return _bounded("adabound", learning_rate, b1, b2, final_lr, gamma, eps, weight_decay, base_lr)
+    args = (learning_rate, b1, b2, final_lr, gamma, eps, weight_decay, base_lr)
+    return _bounded("adabound", *args, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
 
 
 def amsbound(
@@ -176,11 +184,12 @@ def amsbound(
     weight_decay: ScalarOrSchedule = 0.0,
     *,
     base_lr: float | None = None,
+    mu_dtype: jax.typing.DTypeLike | None = None,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """AMSBound: ``adabound`` with the running maximum of nu (official ``amsbound=True``)."""
-    return _bounded(
-        "amsbound", learning_rate, b1, b2, final_lr, gamma, eps, weight_decay, base_lr, True
-    )
+    args = (learning_rate, b1, b2, final_lr, gamma, eps, weight_decay, base_lr)
+    return _bounded("amsbound", *args, True, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
 
 
 def _bounded(
@@ -194,14 +203,17 @@ def _bounded(
     weight_decay: ScalarOrSchedule,
     base_lr: float | None,
     amsbound: bool = False,
+    **dtypes: jax.typing.DTypeLike | None,
 ) -> GradientTransformation:
     """The chain of ``adabound`` and ``amsbound``, validated under the alias's name."""
-    check_moment_args(fn, b1, b2, eps)
+    check_moment_args(fn, b1, b2, eps, **dtypes)
     check_bound_args(fn, final_lr, gamma)
     _checks.non_negative(fn, learning_rate=learning_rate, weight_decay=weight_decay)
     base_lr = _base_lr(fn, learning_rate, base_lr)
     return chain(
         add_decayed_weights(weight_decay),
-        scale_by_adabound(b1, b2, final_lr, gamma, eps, base_lr=base_lr, amsbound=amsbound),
+        scale_by_adabound(
+            b1, b2, final_lr, gamma, eps, base_lr=base_lr, amsbound=amsbound, **dtypes
+        ),
         scale_by_learning_rate(learning_rate),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import jax
 import jax.numpy as jnp
 
 from optix import _checks
@@ -17,11 +18,13 @@ from optix.tree.math import zeros_like
 class ScaleByAdaDeltaState(NamedTuple):
     """State of ``scale_by_adadelta``."""
 
-    e_g: Any  # param-shaped: EMA of g**2
-    e_x: Any  # param-shaped: EMA of u**2, the squared steps
+    e_g: Any  # param-shaped: EMA of g**2 (dtype nu_dtype)
+    e_x: Any  # param-shaped: EMA of u**2, the squared steps (dtype nu_dtype)
 
 
-def scale_by_adadelta(rho: float = 0.9, eps: float = 1e-6) -> GradientTransformation:
+def scale_by_adadelta(
+    rho: float = 0.9, eps: float = 1e-6, *, nu_dtype: jax.typing.DTypeLike | None = None
+) -> GradientTransformation:
     """Rescale updates by AdaDelta's ratio of RMS step to RMS gradient.
 
     For each leaf, with g the incoming update:
@@ -37,6 +40,8 @@ def scale_by_adadelta(rho: float = 0.9, eps: float = 1e-6) -> GradientTransforma
     Args:
         rho: Decay of both moving averages, in [0, 1].
         eps: Added inside both square roots, >= 0 (also sets the size of the first steps).
+        nu_dtype: Dtype of both averages of squares, ``e_g`` and ``e_x``; ``None`` keeps
+            the params' dtype. They are updated in at least float32 and stored back in it.
 
     Returns:
         A GradientTransformation whose state is ``ScaleByAdaDeltaState``.
@@ -49,6 +54,7 @@ def scale_by_adadelta(rho: float = 0.9, eps: float = 1e-6) -> GradientTransforma
     """
     _checks.in_unit_interval("scale_by_adadelta", closed_right=True, rho=rho)
     _checks.non_negative("scale_by_adadelta", eps=eps)
+    _checks.floating_dtype("scale_by_adadelta", nu_dtype=nu_dtype)
 
     def leaf(g, e_g, e_x):
         dt = compute_dtype(g, e_g, e_x)
@@ -60,7 +66,9 @@ def scale_by_adadelta(rho: float = 0.9, eps: float = 1e-6) -> GradientTransforma
         return u.astype(g.dtype), e_g_new.astype(e_g.dtype), e_x_new.astype(e_x.dtype)
 
     def init(params):
-        return ScaleByAdaDeltaState(e_g=zeros_like(params), e_x=zeros_like(params))
+        return ScaleByAdaDeltaState(
+            e_g=zeros_like(params, dtype=nu_dtype), e_x=zeros_like(params, dtype=nu_dtype)
+        )
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -76,10 +84,12 @@ def adadelta(
     eps: float = 1e-6,
     weight_decay: ScalarOrSchedule = 0.0,
     weight_decay_mask: MaskOrFn = None,
+    *,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """AdaDelta: ``chain(add_decayed_weights, scale_by_adadelta, scale_by_learning_rate)``.
 
-    Update rule: see ``scale_by_adadelta``; ``weight_decay`` is coupled (added to g
+    Update rule and ``nu_dtype``: see ``scale_by_adadelta``; ``weight_decay`` is coupled (added to g
     before the averages). ``learning_rate=None`` means 1.0, the paper's step and
     torch.optim.Adadelta's default, so the default descends. Optax keeps the same
     signature but treats ``None`` as no scaling at all, which skips the sign flip and
@@ -92,11 +102,12 @@ def adadelta(
     """
     _checks.in_unit_interval("adadelta", closed_right=True, rho=rho)
     _checks.non_negative("adadelta", eps=eps, weight_decay=weight_decay)
+    _checks.floating_dtype("adadelta", nu_dtype=nu_dtype)
     if learning_rate is None:
         learning_rate = 1.0
     _checks.non_negative("adadelta", learning_rate=learning_rate)
     return chain(
         add_decayed_weights(weight_decay, weight_decay_mask),
-        scale_by_adadelta(rho, eps),
+        scale_by_adadelta(rho, eps, nu_dtype=nu_dtype),
         scale_by_learning_rate(learning_rate),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import jax
 import jax.numpy as jnp
 
 from optix import _checks
@@ -16,7 +17,7 @@ from optix.tree.math import full_like
 class ScaleByRssState(NamedTuple):
     """State of ``scale_by_rss``."""
 
-    sum_of_squares: Any  # param-shaped: initial_accumulator_value + sum of g**2 so far
+    sum_of_squares: Any  # param-shaped: initial_accumulator_value + sum of g**2 (nu_dtype)
 
 
 def scale_by_rss(
@@ -24,6 +25,7 @@ def scale_by_rss(
     eps: float = 1e-7,
     *,
     eps_in_sqrt: bool = True,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """Rescale updates by the root of the sum of all squared updates so far (AdaGrad).
 
@@ -43,6 +45,9 @@ def scale_by_rss(
         initial_accumulator_value: Starting value of ``sum_of_squares``, >= 0.
         eps: Added to the denominator, inside or outside the root, >= 0.
         eps_in_sqrt: Add ``eps`` under the square root (Optax) or after it (torch).
+        nu_dtype: Dtype of ``sum_of_squares``; ``None`` keeps the params' dtype. It is
+            updated in at least float32 and stored back in it; a bfloat16 sum stops
+            growing where g**2 is below about 2**-9 of it (8 significant bits).
 
     Returns:
         A GradientTransformation whose state is ``ScaleByRssState``.
@@ -56,6 +61,7 @@ def scale_by_rss(
     _checks.non_negative(
         "scale_by_rss", initial_accumulator_value=initial_accumulator_value, eps=eps
     )
+    _checks.floating_dtype("scale_by_rss", nu_dtype=nu_dtype)
 
     def leaf(g, s):
         dt = compute_dtype(g, s)
@@ -66,7 +72,9 @@ def scale_by_rss(
         return u.astype(g.dtype), s_new.astype(s.dtype)
 
     def init(params):
-        return ScaleByRssState(sum_of_squares=full_like(params, initial_accumulator_value))
+        return ScaleByRssState(
+            sum_of_squares=full_like(params, initial_accumulator_value, dtype=nu_dtype)
+        )
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -82,10 +90,11 @@ def adagrad(
     eps: float = 1e-7,
     *,
     eps_in_sqrt: bool = True,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """AdaGrad: ``chain(scale_by_rss(...), scale_by_learning_rate(learning_rate))``.
 
-    Update rule and arguments: see ``scale_by_rss``. For torch.optim.Adagrad's
+    Update rule and arguments (``nu_dtype`` too): see ``scale_by_rss``. For torch.optim.Adagrad's
     numbers (``lr_decay``, weight decay, ``maximize``) use ``optix.torch.adagrad``.
     """
     _checks.non_negative(
@@ -94,7 +103,8 @@ def adagrad(
         initial_accumulator_value=initial_accumulator_value,
         eps=eps,
     )
+    _checks.floating_dtype("adagrad", nu_dtype=nu_dtype)
     return chain(
-        scale_by_rss(initial_accumulator_value, eps, eps_in_sqrt=eps_in_sqrt),
+        scale_by_rss(initial_accumulator_value, eps, eps_in_sqrt=eps_in_sqrt, nu_dtype=nu_dtype),
         scale_by_learning_rate(learning_rate),
     )

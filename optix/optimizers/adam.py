@@ -27,13 +27,16 @@ class ScaleByAdamState(NamedTuple):
 
     count: jax.Array  # int32 scalar: number of updates applied so far
     mu: Any  # param-shaped: EMA of g (dtype mu_dtype)
-    nu: Any  # param-shaped: EMA of g**2
+    nu: Any  # param-shaped: EMA of g**2 (dtype nu_dtype)
 
 
-def check_moment_args(fn: str, b1: Any, b2: Any, eps: Any, eps_root: Any = 0.0) -> None:
-    """The shared range checks of Adam-style hyperparameters."""
+def check_moment_args(
+    fn: str, b1: Any, b2: Any, eps: Any, eps_root: Any = 0.0, **state_dtypes: Any
+) -> None:
+    """The shared checks of Adam-style hyperparameters and state dtypes (``mu_dtype=``...)."""
     _checks.in_unit_interval(fn, b1=b1, b2=b2)
     _checks.non_negative(fn, eps=eps, eps_root=eps_root)
+    _checks.floating_dtype(fn, **state_dtypes)
 
 
 def moments(g, mu, nu, b1, b2, dt):
@@ -54,6 +57,7 @@ def scale_by_adam(
     mu_dtype: jax.typing.DTypeLike | None = None,
     *,
     nesterov: bool = False,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """Rescale updates by Adam's bias-corrected moment estimates.
 
@@ -75,6 +79,9 @@ def scale_by_adam(
         eps_root: Added inside the square root, >= 0 (keeps meta-gradients finite).
         mu_dtype: Dtype of ``mu``; ``None`` keeps the params' dtype.
         nesterov: Use the Nesterov look-ahead first moment.
+        nu_dtype: Dtype of ``nu``; ``None`` keeps the params' dtype. Either moment may
+            be narrower or wider than the params: each step reads both into at least
+            float32, updates them there and stores each back in its own dtype.
 
     Returns:
         A GradientTransformation whose state is ``ScaleByAdamState``.
@@ -86,7 +93,7 @@ def scale_by_adam(
         Checked against torch.optim.Adam and optax.scale_by_adam in
         tests/optimizers/test_adam.py.
     """
-    check_moment_args("scale_by_adam", b1, b2, eps, eps_root)
+    check_moment_args("scale_by_adam", b1, b2, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
 
     def leaf(g, mu, nu, c1, c1_next, c2):
         dt = compute_dtype(g, mu, nu)
@@ -101,7 +108,9 @@ def scale_by_adam(
 
     def init(params):
         return ScaleByAdamState(
-            count=zero_count(), mu=zeros_like(params, dtype=mu_dtype), nu=zeros_like(params)
+            count=zero_count(),
+            mu=zeros_like(params, dtype=mu_dtype),
+            nu=zeros_like(params, dtype=nu_dtype),
         )
 
     def update(updates, state, params=None, **extra_args):
@@ -127,16 +136,17 @@ def adam(
     mu_dtype: jax.typing.DTypeLike | None = None,
     *,
     nesterov: bool = False,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """Adam: ``chain(scale_by_adam(...), scale_by_learning_rate(learning_rate))``.
 
     Update rule and arguments: see ``scale_by_adam``; ``learning_rate`` is a number
     >= 0 or a schedule of the step count.
     """
-    check_moment_args("adam", b1, b2, eps, eps_root)
+    check_moment_args("adam", b1, b2, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
     _checks.non_negative("adam", learning_rate=learning_rate)
     return chain(
-        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -152,6 +162,7 @@ def adamw(
     mask: MaskOrFn = None,
     *,
     nesterov: bool = False,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """AdamW: Adam with decoupled weight decay.
 
@@ -165,10 +176,10 @@ def adamw(
         arXiv:1711.05101.
         Checked against torch.optim.AdamW and optax.adamw in tests/optimizers/test_adam.py.
     """
-    check_moment_args("adamw", b1, b2, eps, eps_root)
+    check_moment_args("adamw", b1, b2, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
     _checks.non_negative("adamw", learning_rate=learning_rate, weight_decay=weight_decay)
     return chain(
-        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype),
         add_decayed_weights(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
     )
@@ -183,13 +194,17 @@ def nadam(
     mu_dtype: jax.typing.DTypeLike | None = None,
     *,
     nesterov: bool = True,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """NAdam as Optax defines it: ``adam(..., nesterov=True)``.
 
     This is Dozat's NAdam without the momentum schedule; for torch.optim.NAdam's
     numbers use ``optix.torch.nadam`` (built on ``scale_by_nadam``).
     """
-    return adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov)
+    check_moment_args("nadam", b1, b2, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
+    return adam(
+        learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype
+    )
 
 
 def nadamw(
@@ -203,8 +218,19 @@ def nadamw(
     mask: MaskOrFn = None,
     *,
     nesterov: bool = True,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """NAdamW as Optax defines it: ``adamw(..., nesterov=True)``."""
+    check_moment_args("nadamw", b1, b2, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
     return adamw(
-        learning_rate, b1, b2, eps, eps_root, mu_dtype, weight_decay, mask, nesterov=nesterov
+        learning_rate,
+        b1,
+        b2,
+        eps,
+        eps_root,
+        mu_dtype,
+        weight_decay,
+        mask,
+        nesterov=nesterov,
+        nu_dtype=nu_dtype,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 from optix import _checks
@@ -21,7 +22,12 @@ from optix.tree.math import zeros_like
 
 
 def scale_by_adamax(
-    b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    *,
+    mu_dtype: jax.typing.DTypeLike | None = None,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """Rescale updates by Adamax's infinity-norm moment.
 
@@ -38,6 +44,9 @@ def scale_by_adamax(
         b1: Decay of the EMA of g, in [0, 1).
         b2: Decay of the infinity norm, in [0, 1).
         eps: Added to |g| inside the maximum, >= 0.
+        mu_dtype: Dtype of ``mu``; ``None`` keeps the params' dtype.
+        nu_dtype: Dtype of ``nu``, the infinity norm; ``None`` keeps the params' dtype.
+            The moments are updated in at least float32 and stored back in their dtypes.
 
     Returns:
         A GradientTransformation whose state is ``ScaleByAdamState``.
@@ -48,7 +57,7 @@ def scale_by_adamax(
         Checked against torch.optim.Adamax and optax.adamax in
         tests/optimizers/test_adamax.py.
     """
-    check_moment_args("scale_by_adamax", b1, b2, eps)
+    check_moment_args("scale_by_adamax", b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
 
     def leaf(g, mu, nu, c1):
         dt = compute_dtype(g, mu, nu)
@@ -60,7 +69,11 @@ def scale_by_adamax(
         return u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
 
     def init(params):
-        return ScaleByAdamState(count=zero_count(), mu=zeros_like(params), nu=zeros_like(params))
+        return ScaleByAdamState(
+            count=zero_count(),
+            mu=zeros_like(params, dtype=mu_dtype),
+            nu=zeros_like(params, dtype=nu_dtype),
+        )
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -75,15 +88,24 @@ def scale_by_adamax(
 
 
 def adamax(
-    learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8
+    learning_rate: ScalarOrSchedule,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    *,
+    mu_dtype: jax.typing.DTypeLike | None = None,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """Adamax: ``chain(scale_by_adamax(...), scale_by_learning_rate(learning_rate))``.
 
     Update rule and arguments: see ``scale_by_adamax``.
     """
-    check_moment_args("adamax", b1, b2, eps)
+    check_moment_args("adamax", b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
     _checks.non_negative("adamax", learning_rate=learning_rate)
-    return chain(scale_by_adamax(b1, b2, eps), scale_by_learning_rate(learning_rate))
+    return chain(
+        scale_by_adamax(b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
+        scale_by_learning_rate(learning_rate),
+    )
 
 
 def adamaxw(
@@ -93,16 +115,19 @@ def adamaxw(
     eps: float = 1e-8,
     weight_decay: ScalarOrSchedule = 1e-4,
     mask: MaskOrFn = None,
+    *,
+    mu_dtype: jax.typing.DTypeLike | None = None,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """Adamax with decoupled weight decay: ``p -= lr * (u + weight_decay * p)``.
 
     ``chain(scale_by_adamax, add_decayed_weights(weight_decay, mask),
     scale_by_learning_rate)``; update rule: see ``scale_by_adamax``.
     """
-    check_moment_args("adamaxw", b1, b2, eps)
+    check_moment_args("adamaxw", b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
     _checks.non_negative("adamaxw", learning_rate=learning_rate, weight_decay=weight_decay)
     return chain(
-        scale_by_adamax(b1, b2, eps),
+        scale_by_adamax(b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
         add_decayed_weights(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
     )

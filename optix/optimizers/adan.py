@@ -28,10 +28,10 @@ from optix.tree.math import zeros_like
 class ScaleByAdanState(NamedTuple):
     """State of ``scale_by_adan``, with Optax's field names (``t`` is the step count)."""
 
-    m: Any  # param-shaped: EMA of g
-    v: Any  # param-shaped: EMA of the gradient differences g - g_prev
-    n: Any  # param-shaped: EMA of (g + b2 * (g - g_prev))**2
-    g: Any  # param-shaped: the previous (clipped) gradient g_prev
+    m: Any  # param-shaped: EMA of g (dtype mu_dtype)
+    v: Any  # param-shaped: EMA of the gradient differences g - g_prev (dtype mu_dtype)
+    n: Any  # param-shaped: EMA of (g + b2 * (g - g_prev))**2 (dtype nu_dtype)
+    g: Any  # param-shaped: the previous (clipped) gradient g_prev (the params' dtype)
     t: jax.Array  # int32 scalar: updates since the start or the last restart
 
 
@@ -66,10 +66,13 @@ def _clip_factor(updates, max_grad_norm, eps) -> jax.Array:
     return jnp.where(limit > 0, factor, jnp.ones_like(factor))
 
 
-def check_adan_args(fn: str, b1: Any, b2: Any, b3: Any, eps: Any, eps_root: Any) -> None:
-    """The shared range checks of Adan's hyperparameters."""
+def check_adan_args(
+    fn: str, b1: Any, b2: Any, b3: Any, eps: Any, eps_root: Any, **state_dtypes: Any
+) -> None:
+    """The shared checks of Adan's hyperparameters and state dtypes."""
     _checks.in_unit_interval(fn, b1=b1, b2=b2, b3=b3)
     _checks.non_negative(fn, eps=eps, eps_root=eps_root)
+    _checks.floating_dtype(fn, **state_dtypes)
 
 
 def scale_by_adan(
@@ -81,6 +84,8 @@ def scale_by_adan(
     *,
     max_grad_norm: float = 0.0,
     restart_cond: Callable[[ScaleByAdanState], Any] | None = None,
+    mu_dtype: jax.typing.DTypeLike | None = None,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """Rescale updates by Adan's three moments, as the official code does.
 
@@ -119,6 +124,12 @@ def scale_by_adan(
         max_grad_norm: Clip the global norm of the gradients to this first, >= 0;
             0 disables clipping (the official default).
         restart_cond: A function of the state returning whether to restart, or None.
+        mu_dtype: Dtype of the first-order moments ``m`` and ``v``; ``None`` keeps the
+            params' dtype.
+        nu_dtype: Dtype of the second moment ``n``; ``None`` keeps the params' dtype.
+            The moments are updated in at least float32 and stored back in their
+            dtypes. ``g_prev`` keeps the params' dtype: rounded to bf16 it would swamp
+            the small differences g - g_prev.
 
     Returns:
         A GradientTransformation whose state is ``ScaleByAdanState``.
@@ -130,7 +141,9 @@ def scale_by_adan(
         Checked against pytorch_optimizer.Adan and a transliteration of the official
         code in tests/optimizers/test_adan.py.
     """
-    check_adan_args("scale_by_adan", b1, b2, b3, eps, eps_root)
+    check_adan_args(
+        "scale_by_adan", b1, b2, b3, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype
+    )
     _checks.non_negative("scale_by_adan", max_grad_norm=max_grad_norm)
     if restart_cond is not None and not callable(restart_cond):
         raise TypeError(
@@ -161,9 +174,9 @@ def scale_by_adan(
 
     def init(params):
         return ScaleByAdanState(
-            m=zeros_like(params),
-            v=zeros_like(params),
-            n=zeros_like(params),
+            m=zeros_like(params, dtype=mu_dtype),
+            v=zeros_like(params, dtype=mu_dtype),
+            n=zeros_like(params, dtype=nu_dtype),
             g=zeros_like(params),
             t=zero_count(),
         )
@@ -204,6 +217,8 @@ def adan(
     max_grad_norm: float = 0.0,
     no_prox: bool = False,
     restart_cond: Callable[[ScaleByAdanState], Any] | None = None,
+    mu_dtype: jax.typing.DTypeLike | None = None,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """Adan with the official code's weight decay, clipping and restart.
 
@@ -225,7 +240,8 @@ def adan(
 
     Args:
         learning_rate: Step size, >= 0, or a schedule of the step count.
-        b1, b2, b3, eps, eps_root, max_grad_norm, restart_cond: see ``scale_by_adan``.
+        b1, b2, b3, eps, eps_root, max_grad_norm, restart_cond, mu_dtype, nu_dtype: see
+            ``scale_by_adan``.
         weight_decay: Decay rate, >= 0, or a schedule of the step count.
         mask: Where to apply the decay: a tree of bools or a function of the params.
         no_prox: Decoupled (AdamW-style) decay instead of the proximal one.
@@ -235,13 +251,21 @@ def adan(
         Checked against pytorch_optimizer.Adan and optax.adan in
         tests/optimizers/test_adan.py.
     """
-    check_adan_args("adan", b1, b2, b3, eps, eps_root)
+    check_adan_args("adan", b1, b2, b3, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
     _checks.non_negative(
         "adan", learning_rate=learning_rate, weight_decay=weight_decay, max_grad_norm=max_grad_norm
     )
     return chain(
         scale_by_adan(
-            b1, b2, b3, eps, eps_root, max_grad_norm=max_grad_norm, restart_cond=restart_cond
+            b1,
+            b2,
+            b3,
+            eps,
+            eps_root,
+            max_grad_norm=max_grad_norm,
+            restart_cond=restart_cond,
+            mu_dtype=mu_dtype,
+            nu_dtype=nu_dtype,
         ),
         add_decayed_weights(weight_decay if no_prox else 0.0, mask),
         scale_by_learning_rate(learning_rate),

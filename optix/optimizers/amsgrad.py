@@ -19,9 +19,9 @@ class ScaleByAmsgradState(NamedTuple):
     """State of ``scale_by_amsgrad``."""
 
     count: jax.Array  # int32 scalar: number of updates applied so far
-    mu: Any  # param-shaped: EMA of g
-    nu: Any  # param-shaped: EMA of g**2
-    nu_max: Any  # param-shaped: running maximum of nu (see nu_max_of)
+    mu: Any  # param-shaped: EMA of g (dtype mu_dtype)
+    nu: Any  # param-shaped: EMA of g**2 (dtype nu_dtype)
+    nu_max: Any  # param-shaped: running maximum of nu, see nu_max_of (dtype nu_dtype)
 
 
 def scale_by_amsgrad(
@@ -34,6 +34,7 @@ def scale_by_amsgrad(
     bias_correction_nu: bool = True,
     *,
     nu_max_of: Literal["corrected", "raw"] = "corrected",
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """Rescale updates by AMSGrad: Adam with a non-decreasing second moment.
 
@@ -60,6 +61,8 @@ def scale_by_amsgrad(
         bias_correction_mu: Divide ``mu`` by ``1 - b1**t``.
         bias_correction_nu: Divide ``nu`` by ``1 - b2**t``.
         nu_max_of: Take the maximum of the "corrected" or of the "raw" second moment.
+        nu_dtype: Dtype of ``nu`` and ``nu_max``; ``None`` keeps the params' dtype. The
+            moments are updated in at least float32 and stored back in their dtypes.
 
     Returns:
         A GradientTransformation whose state is ``ScaleByAmsgradState``.
@@ -70,7 +73,9 @@ def scale_by_amsgrad(
         Checked against optax.scale_by_amsgrad and torch.optim.Adam(amsgrad=True) in
         tests/optimizers/test_adam.py.
     """
-    check_moment_args("scale_by_amsgrad", b1, b2, eps, eps_root)
+    check_moment_args(
+        "scale_by_amsgrad", b1, b2, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype
+    )
     _checks.one_of("scale_by_amsgrad", "nu_max_of", nu_max_of, ("corrected", "raw"))
 
     def leaf(g, mu, nu, nu_max, c1, c2):
@@ -96,8 +101,8 @@ def scale_by_amsgrad(
         return ScaleByAmsgradState(
             count=zero_count(),
             mu=zeros_like(params, dtype=mu_dtype),
-            nu=zeros_like(params),
-            nu_max=zeros_like(params),
+            nu=zeros_like(params, dtype=nu_dtype),
+            nu_max=zeros_like(params, dtype=nu_dtype),
         )
 
     def update(updates, state, params=None, **extra_args):
@@ -128,12 +133,13 @@ def amsgrad(
     bias_correction_nu: bool = True,
     *,
     nu_max_of: Literal["corrected", "raw"] = "corrected",
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """AMSGrad: ``chain(scale_by_amsgrad(...), scale_by_learning_rate(learning_rate))``.
 
     Update rule and arguments: see ``scale_by_amsgrad``.
     """
-    check_moment_args("amsgrad", b1, b2, eps, eps_root)
+    check_moment_args("amsgrad", b1, b2, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
     _checks.non_negative("amsgrad", learning_rate=learning_rate)
     return chain(
         scale_by_amsgrad(
@@ -145,6 +151,7 @@ def amsgrad(
             bias_correction_mu,
             bias_correction_nu,
             nu_max_of=nu_max_of,
+            nu_dtype=nu_dtype,
         ),
         scale_by_learning_rate(learning_rate),
     )

@@ -28,7 +28,7 @@ class ScaleByAsgdState(NamedTuple):
     count: jax.Array  # int32 scalar: number of updates applied so far
     eta: jax.Array  # scalar (default float dtype): step size of the next update
     mu: jax.Array  # scalar (default float dtype): averaging weight of the next update
-    ax: Any  # param-shaped: the averaged parameters
+    ax: Any  # param-shaped: the averaged parameters (dtype mu_dtype)
 
 
 def _value_at(hyperparameter: ScalarOrSchedule, count: jax.Array) -> jax.Array:
@@ -41,6 +41,8 @@ def scale_by_asgd(
     lambd: float = 1e-4,
     alpha: float = 0.75,
     t0: float = 1e6,
+    *,
+    mu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """Averaged SGD: a decaying SGD step, and the running average of the iterates.
 
@@ -67,6 +69,8 @@ def scale_by_asgd(
         lambd: Decay of the step size and shrinkage of p, >= 0.
         alpha: Power of the step-size decay, >= 0.
         t0: Step after which averaging starts, >= 0.
+        mu_dtype: Dtype of ``ax``, the first moment of the iterates; ``None`` keeps the
+            params' dtype. It is updated in at least float32 and stored back in it.
 
     Returns:
         A GradientTransformation whose state is ``ScaleByAsgdState``.
@@ -79,6 +83,7 @@ def scale_by_asgd(
     """
     _checks.non_negative("scale_by_asgd", learning_rate=learning_rate)
     _checks.non_negative("scale_by_asgd", lambd=lambd, alpha=alpha, t0=t0)
+    _checks.floating_dtype("scale_by_asgd", mu_dtype=mu_dtype)
 
     def leaf(g, p, ax, eta, mu):
         dt = compute_dtype(g, p, ax)
@@ -94,7 +99,7 @@ def scale_by_asgd(
             count=zero_count(),
             eta=_value_at(learning_rate, zero_count()),
             mu=jnp.ones([], jnp.result_type(float)),
-            ax=zeros_like(params),
+            ax=zeros_like(params, dtype=mu_dtype),
         )
 
     def update(updates, state, params=None, **extra_args):
@@ -124,21 +129,24 @@ def asgd(
     alpha: float = 0.75,
     t0: float = 1e6,
     weight_decay: ScalarOrSchedule = 0.0,
+    *,
+    mu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """ASGD: ``chain(add_decayed_weights(weight_decay), scale_by_asgd(...), scale(-1))``.
 
     torch.optim.ASGD's numbers and defaults; the weight decay is L2, added to g
     before the step. Update rule and arguments: see
-    ``scale_by_asgd``; the averaged parameters: ``asgd_averaged_params(state)``.
+    ``scale_by_asgd`` (``mu_dtype`` too); the averaged parameters: ``asgd_averaged_params(state)``.
 
     References:
         Checked against torch.optim.ASGD in tests/optimizers/test_asgd.py.
     """
     _checks.non_negative("asgd", learning_rate=learning_rate, weight_decay=weight_decay)
     _checks.non_negative("asgd", lambd=lambd, alpha=alpha, t0=t0)
+    _checks.floating_dtype("asgd", mu_dtype=mu_dtype)
     return chain(
         add_decayed_weights(weight_decay),
-        scale_by_asgd(learning_rate, lambd, alpha, t0),
+        scale_by_asgd(learning_rate, lambd, alpha, t0, mu_dtype=mu_dtype),
         scale(-1.0),
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 from optix import _checks
@@ -22,7 +23,7 @@ from optix.tree.leafwise import compute_dtype, map_leaves
 from optix.tree.math import zeros_like
 
 
-def _scale_by_uncorrected_adam(b1, b2, eps, eps_root) -> GradientTransformation:
+def _scale_by_uncorrected_adam(b1, b2, eps, eps_root, mu_dtype, nu_dtype) -> GradientTransformation:
     """Adam's direction without bias correction: ``mu / (sqrt(nu + eps_root) + eps)``.
 
     The state is ``ScaleByAdamState``, so both forms of ``lamb`` have one state layout.
@@ -35,7 +36,11 @@ def _scale_by_uncorrected_adam(b1, b2, eps, eps_root) -> GradientTransformation:
         return u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
 
     def init(params):
-        return ScaleByAdamState(count=zero_count(), mu=zeros_like(params), nu=zeros_like(params))
+        return ScaleByAdamState(
+            count=zero_count(),
+            mu=zeros_like(params, dtype=mu_dtype),
+            nu=zeros_like(params, dtype=nu_dtype),
+        )
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -57,6 +62,8 @@ def lamb(
     bias_correction: bool = True,
     trust_ratio_mask: MaskOrFn = None,
     max_param_norm: float | None = None,
+    mu_dtype: jax.typing.DTypeLike | None = None,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """LAMB: the Adam direction plus decoupled weight decay, rescaled per leaf by a trust ratio.
 
@@ -90,6 +97,9 @@ def lamb(
         bias_correction: Divide the moments by ``1 - b**t``.
         trust_ratio_mask: Where to apply the trust ratio (as ``mask``); ``None`` for all.
         max_param_norm: Upper clip of ||p|| in the ratio, > 0; ``None`` for none.
+        mu_dtype: Dtype of ``mu``; ``None`` keeps the params' dtype.
+        nu_dtype: Dtype of ``nu``; ``None`` keeps the params' dtype. The moments are
+            updated in at least float32 and stored back in their dtypes.
 
     Returns:
         A GradientTransformation whose state is ``(ScaleByAdamState, WeightDecaySchedule
@@ -102,14 +112,14 @@ def lamb(
         cybertronai's pytorch-lamb (also pytorch_optimizer.Lamb with eps=0) in
         tests/optimizers/test_lamb.py.
     """
-    check_moment_args("lamb", b1, b2, eps, eps_root)
+    check_moment_args("lamb", b1, b2, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
     _checks.non_negative("lamb", learning_rate=learning_rate, weight_decay=weight_decay)
     if max_param_norm is not None:
         _checks.positive("lamb", max_param_norm=max_param_norm)
     if bias_correction:
-        moments_tx = scale_by_adam(b1, b2, eps, eps_root)
+        moments_tx = scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nu_dtype=nu_dtype)
     else:
-        moments_tx = _scale_by_uncorrected_adam(b1, b2, eps, eps_root)
+        moments_tx = _scale_by_uncorrected_adam(b1, b2, eps, eps_root, mu_dtype, nu_dtype)
     trust_ratio = scale_by_trust_ratio(max_param_norm=max_param_norm)
     if trust_ratio_mask is not None:
         trust_ratio = masked(trust_ratio, trust_ratio_mask)

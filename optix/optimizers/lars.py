@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import jax
+
 from optix import _checks
 from optix.core import GradientTransformation, MaskOrFn, ScalarOrSchedule, chain
 from optix.transforms.masking import masked
@@ -22,6 +24,7 @@ def lars(
     nesterov: bool = False,
     *,
     lr_inside_buffer: bool = True,
+    mu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """LARS: coupled weight decay, a per-leaf trust ratio, then heavy-ball momentum.
 
@@ -57,6 +60,8 @@ def lars(
         nesterov: Use Nesterov momentum.
         lr_inside_buffer: Accumulate ``learning_rate * g`` (Optax, Keras) rather than g
             (MoCo v3, MAE, torch's SGD).
+        mu_dtype: Dtype of the momentum buffer ``v`` (``TraceState.trace``); ``None``
+            keeps the params' dtype. It is updated in at least float32 and stored back.
 
     Returns:
         A GradientTransformation whose state is ``(MaskedState, MaskedState,
@@ -77,10 +82,11 @@ def lars(
         eps=eps,
         momentum=momentum,
     )
+    _checks.floating_dtype("lars", mu_dtype=mu_dtype)
     trust_ratio = masked(
         scale_by_trust_ratio(trust_coefficient=trust_coefficient, eps=eps), trust_ratio_mask
     )
-    momentum_tx = trace(decay=momentum, nesterov=nesterov)
+    momentum_tx = trace(decay=momentum, nesterov=nesterov, accumulator_dtype=mu_dtype)
     lr_tx = scale_by_learning_rate(learning_rate)
     steps = (lr_tx, momentum_tx) if lr_inside_buffer else (momentum_tx, lr_tx)
     return chain(add_decayed_weights(weight_decay, mask=weight_decay_mask), trust_ratio, *steps)

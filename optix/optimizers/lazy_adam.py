@@ -130,12 +130,17 @@ class ScaleByLazyAdamState(NamedTuple):
     """State of ``scale_by_lazy_adam``."""
 
     count: jax.Array  # int32 scalar: number of updates applied so far (all rows share it)
-    mu: Any  # param-shaped: EMA of g over the steps that touched each row
-    nu: Any  # param-shaped: EMA of g**2 over the same steps
+    mu: Any  # param-shaped: EMA of g over the steps that touched each row (dtype mu_dtype)
+    nu: Any  # param-shaped: EMA of g**2 over the same steps (dtype nu_dtype)
 
 
 def scale_by_lazy_adam(
-    b1: float = 0.9, b2: float = 0.999, eps: float = 1e-7
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-7,
+    *,
+    mu_dtype: jax.typing.DTypeLike | None = None,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """Rescale updates by Adam's moments, updated only in the rows present in g.
 
@@ -163,6 +168,9 @@ def scale_by_lazy_adam(
         b2: Decay of the EMA of g**2, in [0, 1).
         eps: Added to ``sqrt(nu)``, >= 0. The default 1e-7 is TF-Addons';
             torch.optim.SparseAdam's is 1e-8.
+        mu_dtype: Dtype of ``mu``; ``None`` keeps the params' dtype.
+        nu_dtype: Dtype of ``nu``; ``None`` keeps the params' dtype. The moments are
+            updated in at least float32 and stored back in their dtypes.
 
     Returns:
         A GradientTransformation whose state is ``ScaleByLazyAdamState``.
@@ -174,7 +182,7 @@ def scale_by_lazy_adam(
         Checked against TF-Addons LazyAdam (transliterated to NumPy) in
         tests/optimizers/test_lazy_adam.py.
     """
-    check_moment_args("scale_by_lazy_adam", b1, b2, eps)
+    check_moment_args("scale_by_lazy_adam", b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
 
     def rows_update(g, mu, nu, step_size):
         dt = compute_dtype(g, mu, nu)
@@ -207,7 +215,9 @@ def scale_by_lazy_adam(
 
     def init(params):
         return ScaleByLazyAdamState(
-            count=zero_count(), mu=zeros_like(params), nu=zeros_like(params)
+            count=zero_count(),
+            mu=zeros_like(params, dtype=mu_dtype),
+            nu=zeros_like(params, dtype=nu_dtype),
         )
 
     def update(updates, state, params=None, **extra_args):
@@ -254,6 +264,9 @@ def lazy_adam(
     b1: float = 0.9,
     b2: float = 0.999,
     eps: float = 1e-7,
+    *,
+    mu_dtype: jax.typing.DTypeLike | None = None,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """LazyAdam: ``chain(scale_by_lazy_adam(...), with_sparse_rows(scale_by_learning_rate(lr)))``.
 
@@ -261,9 +274,9 @@ def lazy_adam(
     gradient forms and arguments: see ``scale_by_lazy_adam``; apply the updates with
     ``apply_sparse_updates`` when the gradient holds ``SparseRows``.
     """
-    check_moment_args("lazy_adam", b1, b2, eps)
+    check_moment_args("lazy_adam", b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
     _checks.non_negative("lazy_adam", learning_rate=learning_rate)
     return chain(
-        scale_by_lazy_adam(b1, b2, eps),
+        scale_by_lazy_adam(b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
         with_sparse_rows(scale_by_learning_rate(learning_rate)),
     )

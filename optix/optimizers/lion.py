@@ -31,8 +31,9 @@ class ScaleByLionState(NamedTuple):
     mu: Any  # param-shaped: EMA of g with decay b2 (dtype mu_dtype)
 
 
-def _check(fn: str, b1: Any, b2: Any, mode: str, smooth_beta: Any) -> None:
+def _check(fn: str, b1: Any, b2: Any, mode: str, smooth_beta: Any, mu_dtype: Any) -> None:
     _checks.in_unit_interval(fn, closed_right=True, b1=b1, b2=b2)
+    _checks.floating_dtype(fn, mu_dtype=mu_dtype)
     _checks.one_of(fn, "mode", mode, ("hard", "smooth", "refined"))
     _checks.positive(fn, smooth_beta=smooth_beta)
 
@@ -61,7 +62,8 @@ def scale_by_lion(
     Args:
         b1: Weight of the momentum in the interpolation, in [0, 1].
         b2: Decay of the momentum, in [0, 1].
-        mu_dtype: Dtype of ``mu``; ``None`` keeps the params' dtype.
+        mu_dtype: Dtype of ``mu``; ``None`` keeps the params' dtype. It is updated in at
+            least float32 and stored back in it.
         mode: "hard" (the paper's sign), "smooth" or "refined".
         smooth_beta: Slope of the tanh in "smooth" mode, > 0.
 
@@ -74,7 +76,7 @@ def scale_by_lion(
         Checked against optax.scale_by_lion and pytorch_optimizer.Lion in
         tests/optimizers/test_lion.py.
     """
-    _check("scale_by_lion", b1, b2, mode, smooth_beta)
+    _check("scale_by_lion", b1, b2, mode, smooth_beta, mu_dtype)
 
     def leaf(g, mu):
         dt = compute_dtype(g, mu)
@@ -122,7 +124,7 @@ def lion(
     Lion's learning rate is typically 3-10x smaller than AdamW's and its weight decay
     3-10x larger. Update rule and arguments: see ``scale_by_lion``.
     """
-    _check("lion", b1, b2, mode, smooth_beta)
+    _check("lion", b1, b2, mode, smooth_beta, mu_dtype)
     _checks.non_negative("lion", learning_rate=learning_rate, weight_decay=weight_decay)
     return chain(
         scale_by_lion(b1, b2, mu_dtype, mode=mode, smooth_beta=smooth_beta),

@@ -17,8 +17,8 @@ class ScaleByNadamState(NamedTuple):
     """State of ``scale_by_nadam``."""
 
     count: jax.Array  # int32 scalar: number of updates applied so far
-    mu: Any  # param-shaped: EMA of g
-    nu: Any  # param-shaped: EMA of g**2
+    mu: Any  # param-shaped: EMA of g (dtype mu_dtype)
+    nu: Any  # param-shaped: EMA of g**2 (dtype nu_dtype)
     mu_product: jax.Array  # scalar (default float dtype): product of mu_t so far
 
 
@@ -34,6 +34,8 @@ def scale_by_nadam(
     eps: float = 1e-8,
     momentum_decay: float = 4e-3,
     mu_dtype: jax.typing.DTypeLike | None = None,
+    *,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """Rescale updates by NAdam with the momentum schedule of torch.optim.NAdam.
 
@@ -58,6 +60,8 @@ def scale_by_nadam(
         eps: Added to the denominator outside the square root, >= 0.
         momentum_decay: Speed of the momentum schedule (psi in torch), > 0; inf allowed.
         mu_dtype: Dtype of ``mu``; ``None`` keeps the params' dtype.
+        nu_dtype: Dtype of ``nu``; ``None`` keeps the params' dtype. The moments are
+            updated in at least float32 and stored back in their dtypes.
 
     Returns:
         A GradientTransformation whose state is ``ScaleByNadamState``.
@@ -66,7 +70,7 @@ def scale_by_nadam(
         Dozat, "Incorporating Nesterov Momentum into Adam", ICLR 2016 workshop.
         Checked against torch.optim.NAdam in tests/torch/test_optim.py.
     """
-    check_moment_args("scale_by_nadam", b1, b2, eps)
+    check_moment_args("scale_by_nadam", b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
     if not (isinstance(momentum_decay, int | float) and momentum_decay > 0):
         raise ValueError(
             "scale_by_nadam: momentum_decay must be > 0 (inf allowed), "
@@ -84,7 +88,7 @@ def scale_by_nadam(
         return ScaleByNadamState(
             count=zero_count(),
             mu=zeros_like(params, dtype=mu_dtype),
-            nu=zeros_like(params),
+            nu=zeros_like(params, dtype=nu_dtype),
             mu_product=jnp.ones([], jnp.result_type(float)),
         )
 

@@ -19,7 +19,7 @@ class ScaleByNovogradState(NamedTuple):
 
     count: jax.Array  # int32 scalar: number of updates applied so far
     mu: Any  # param-shaped: momentum of the normalised updates (dtype mu_dtype)
-    nu: Any  # one scalar per leaf: EMA of the leaf's squared norm ||g||**2
+    nu: Any  # one scalar per leaf: EMA of the leaf's squared norm ||g||**2 (dtype nu_dtype)
 
 
 def scale_by_novograd(
@@ -29,6 +29,8 @@ def scale_by_novograd(
     eps_root: jax.typing.ArrayLike = 0.0,
     weight_decay: ScalarOrSchedule = 0.0,
     mu_dtype: jax.typing.DTypeLike | None = None,
+    *,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """Rescale updates by NovoGrad: layer-wise normalised gradients with momentum.
 
@@ -51,6 +53,8 @@ def scale_by_novograd(
         eps_root: Added inside the square root, >= 0.
         weight_decay: Decay rate >= 0, or a schedule of the step count.
         mu_dtype: Dtype of ``mu``; ``None`` keeps the params' dtype.
+        nu_dtype: Dtype of the per-leaf ``nu``; ``None`` keeps the params' dtype. The
+            moments are updated in at least float32 and stored back in their dtypes.
 
     Returns:
         A GradientTransformation whose state is ``ScaleByNovogradState``; ``update``
@@ -64,6 +68,7 @@ def scale_by_novograd(
     """
     _checks.in_unit_interval("scale_by_novograd", b1=b1, b2=b2)
     _checks.non_negative("scale_by_novograd", eps=eps, eps_root=eps_root, weight_decay=weight_decay)
+    _checks.floating_dtype("scale_by_novograd", mu_dtype=mu_dtype, nu_dtype=nu_dtype)
     no_decay = isinstance(weight_decay, int | float) and weight_decay == 0
 
     def leaf(g, p, mu, nu, first, rate):
@@ -80,7 +85,9 @@ def scale_by_novograd(
         return mu_new.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
 
     def init(params):
-        nu = jax.tree.map(lambda p: jnp.zeros([], p.dtype), params)
+        nu = jax.tree.map(
+            lambda p: jnp.zeros([], p.dtype if nu_dtype is None else nu_dtype), params
+        )
         return ScaleByNovogradState(
             count=zero_count(), mu=zeros_like(params, dtype=mu_dtype), nu=nu
         )
@@ -118,11 +125,14 @@ def novograd(
     eps: jax.typing.ArrayLike = 1e-6,
     eps_root: jax.typing.ArrayLike = 0.0,
     weight_decay: ScalarOrSchedule = 0.0,
+    *,
+    mu_dtype: jax.typing.DTypeLike | None = None,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """NovoGrad: ``chain(scale_by_novograd(...), scale_by_learning_rate(learning_rate))``.
 
-    Update rule: see ``scale_by_novograd``. As in Optax, the alias's ``eps`` default
-    (1e-6) differs from the transform's (1e-8).
+    Update rule, ``mu_dtype`` and ``nu_dtype``: see ``scale_by_novograd``. As in Optax,
+    the alias's ``eps`` default (1e-6) differs from the transform's (1e-8).
     """
     _checks.in_unit_interval("novograd", b1=b1, b2=b2)
     _checks.non_negative(
@@ -132,7 +142,8 @@ def novograd(
         eps_root=eps_root,
         weight_decay=weight_decay,
     )
+    _checks.floating_dtype("novograd", mu_dtype=mu_dtype, nu_dtype=nu_dtype)
     return chain(
-        scale_by_novograd(b1, b2, eps, eps_root, weight_decay),
+        scale_by_novograd(b1, b2, eps, eps_root, weight_decay, mu_dtype, nu_dtype=nu_dtype),
         scale_by_learning_rate(learning_rate),
     )

@@ -106,6 +106,7 @@ def optimistic_adam_v2(
     eps_root: float = 0.0,
     mu_dtype: jax.typing.DTypeLike | None = None,
     nesterov: bool = True,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """Optimistic Adam: the optimistic extrapolation of Adam's direction.
 
@@ -115,7 +116,8 @@ def optimistic_adam_v2(
 
         u = -learning_rate * ((alpha + beta) * r - beta * r_prev)
 
-    Arguments: see ``scale_by_adam`` and ``scale_by_optimistic_gradient``.
+    Arguments: see ``scale_by_adam`` (``mu_dtype`` and ``nu_dtype`` too) and
+    ``scale_by_optimistic_gradient``; ``previous_gradient`` keeps the params' dtype.
 
     References:
         Daskalakis, Ilyas, Syrgkanis & Zeng, "Training GANs with Optimism", ICLR 2018,
@@ -123,10 +125,12 @@ def optimistic_adam_v2(
         Checked against optax.optimistic_adam_v2 in tests/optimizers/test_optimistic.py.
     """
     _check("optimistic_adam_v2", alpha, beta)
-    check_moment_args("optimistic_adam_v2", b1, b2, eps, eps_root)
+    check_moment_args(
+        "optimistic_adam_v2", b1, b2, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype
+    )
     _checks.non_negative("optimistic_adam_v2", learning_rate=learning_rate)
     return chain(
-        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype),
         scale_by_optimistic_gradient(alpha=alpha, beta=beta),
         scale_by_learning_rate(learning_rate),
     )

@@ -20,9 +20,9 @@ class ScaleByPadamState(NamedTuple):
     """State of ``scale_by_padam``."""
 
     count: jax.Array  # int32 scalar: number of updates applied so far
-    mu: Any  # param-shaped: EMA of g
-    nu: Any  # param-shaped: EMA of g**2
-    nu_max: Any  # param-shaped running maximum of nu with amsgrad, else None
+    mu: Any  # param-shaped: EMA of g (dtype mu_dtype)
+    nu: Any  # param-shaped: EMA of g**2 (dtype nu_dtype)
+    nu_max: Any  # param-shaped running maximum of nu with amsgrad (dtype nu_dtype), else None
 
 
 def _check_partial(fn: str, partial: Any) -> None:
@@ -37,6 +37,8 @@ def scale_by_padam(
     partial: float = 0.25,
     *,
     amsgrad: bool = True,
+    mu_dtype: jax.typing.DTypeLike | None = None,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """Rescale updates by Padam: momentum over a partial power of the second moment.
 
@@ -60,6 +62,9 @@ def scale_by_padam(
         eps: Added to sqrt(v) before the power, >= 0.
         partial: The partially adaptive exponent p, in [0, 1/2].
         amsgrad: Use the running maximum of nu (the official default).
+        mu_dtype: Dtype of ``mu``; ``None`` keeps the params' dtype.
+        nu_dtype: Dtype of ``nu`` and ``nu_max``; ``None`` keeps the params' dtype. The
+            moments are updated in at least float32 and stored back in their dtypes.
 
     Returns:
         A GradientTransformation whose state is ``ScaleByPadamState``.
@@ -71,7 +76,7 @@ def scale_by_padam(
         Checked against run_official_padam (the official uclaml/Padam step in NumPy) and
         torch.optim.Adam (partial = 1/2, eps = 0) in tests/optimizers/test_padam.py.
     """
-    check_moment_args("scale_by_padam", b1, b2, eps)
+    check_moment_args("scale_by_padam", b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
     _check_partial("scale_by_padam", partial)
 
     def leaf(step_size, g, mu, nu, nu_max=None):
@@ -86,9 +91,9 @@ def scale_by_padam(
     def init(params):
         return ScaleByPadamState(
             count=zero_count(),
-            mu=zeros_like(params),
-            nu=zeros_like(params),
-            nu_max=zeros_like(params) if amsgrad else None,
+            mu=zeros_like(params, dtype=mu_dtype),
+            nu=zeros_like(params, dtype=nu_dtype),
+            nu_max=zeros_like(params, dtype=nu_dtype) if amsgrad else None,
         )
 
     def update(updates, state, params=None, **extra_args):
@@ -117,6 +122,8 @@ def padam(
     weight_decay: ScalarOrSchedule = 0.0,
     *,
     amsgrad: bool = True,
+    mu_dtype: jax.typing.DTypeLike | None = None,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """Padam as the official code defines it, with coupled (L2) weight decay.
 
@@ -125,11 +132,11 @@ def padam(
     moments. The official default learning rate is 0.1. Update rule and arguments: see
     ``scale_by_padam``.
     """
-    check_moment_args("padam", b1, b2, eps)
+    check_moment_args("padam", b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
     _check_partial("padam", partial)
     _checks.non_negative("padam", learning_rate=learning_rate, weight_decay=weight_decay)
     return chain(
         add_decayed_weights(weight_decay),
-        scale_by_padam(b1, b2, eps, partial, amsgrad=amsgrad),
+        scale_by_padam(b1, b2, eps, partial, amsgrad=amsgrad, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
         scale_by_learning_rate(learning_rate),
     )

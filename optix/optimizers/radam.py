@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import jax
 import jax.numpy as jnp
 
 from optix import _checks
@@ -48,6 +49,8 @@ def scale_by_radam(
     eps_placement: EpsPlacement = "corrected",
     strict_threshold: bool = False,
     degenerate: Degenerate = "sgd",
+    mu_dtype: jax.typing.DTypeLike | None = None,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """Rescale updates by Rectified Adam.
 
@@ -100,6 +103,9 @@ def scale_by_radam(
         strict_threshold: Rectify only when rho_t > threshold (torch) instead of >=.
         degenerate: Update on the steps that are not rectified: "sgd" (mu_hat) or
             "skip" (zero).
+        mu_dtype: Dtype of ``mu``; ``None`` keeps the params' dtype.
+        nu_dtype: Dtype of ``nu``; ``None`` keeps the params' dtype. The moments are
+            updated in at least float32 and stored back in their dtypes.
 
     Returns:
         A GradientTransformation whose state is ``ScaleByAdamState``.
@@ -110,7 +116,7 @@ def scale_by_radam(
         Checked against optax.radam, torch.optim.RAdam and run_official_radam (the official
         LiyuanLucasLiu/RAdam step in NumPy) in tests/optimizers/test_radam.py.
     """
-    check_moment_args("scale_by_radam", b1, b2, eps, eps_root)
+    check_moment_args("scale_by_radam", b1, b2, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
     check_radam_args("scale_by_radam", threshold, eps_placement, degenerate)
 
     def leaf(g, mu, nu, c1, c1_next, c2, rectified, r):
@@ -131,7 +137,11 @@ def scale_by_radam(
         return u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
 
     def init(params):
-        return ScaleByAdamState(count=zero_count(), mu=zeros_like(params), nu=zeros_like(params))
+        return ScaleByAdamState(
+            count=zero_count(),
+            mu=zeros_like(params, dtype=mu_dtype),
+            nu=zeros_like(params, dtype=nu_dtype),
+        )
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -179,20 +189,23 @@ def radam(
     degenerate: Degenerate = "sgd",
     weight_decay: ScalarOrSchedule | None = None,
     mask: MaskOrFn = None,
+    mu_dtype: jax.typing.DTypeLike | None = None,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """RAdam: ``chain(scale_by_radam(...), scale_by_learning_rate(learning_rate))``.
 
-    Update rule and options: see ``scale_by_radam``. With ``weight_decay`` (>= 0, or a
-    schedule) the chain is ``scale_by_radam, add_decayed_weights(weight_decay, mask),
-    scale_by_learning_rate``: decoupled decay ``p -= lr * (u + weight_decay * p)`` with the
-    pre-update p, applied only on the steps that move the parameters, so with
-    ``degenerate="skip"`` it is skipped while RAdam is (as the official code does).
+    Update rule and options (``mu_dtype`` and ``nu_dtype`` too): see ``scale_by_radam``.
+    With ``weight_decay`` (>= 0, or a schedule) the chain is ``scale_by_radam,
+    add_decayed_weights(weight_decay, mask), scale_by_learning_rate``: decoupled decay
+    ``p -= lr * (u + weight_decay * p)`` with the pre-update p, applied only on the steps
+    that move the parameters, so with ``degenerate="skip"`` it is skipped while RAdam is
+    (as the official code does).
     Optax's radam has no decay: its state has no slot for it, nor does this one's when
     ``weight_decay`` is None. The official RAdam(lr, betas, eps, weight_decay,
     degenerated_to_sgd=False) is ``radam(lr, *betas, eps, eps_placement="raw",
     degenerate="skip", weight_decay=weight_decay)``.
     """
-    check_moment_args("radam", b1, b2, eps, eps_root)
+    check_moment_args("radam", b1, b2, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
     check_radam_args("radam", threshold, eps_placement, degenerate)
     _checks.non_negative("radam", learning_rate=learning_rate)
     preconditioner = scale_by_radam(
@@ -205,6 +218,8 @@ def radam(
         eps_placement=eps_placement,
         strict_threshold=strict_threshold,
         degenerate=degenerate,
+        mu_dtype=mu_dtype,
+        nu_dtype=nu_dtype,
     )
     if weight_decay is None:
         return chain(preconditioner, scale_by_learning_rate(learning_rate))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import jax
+
 from optix import _checks
 from optix.core import GradientTransformation, MaskOrFn, ScalarOrSchedule, chain, identity
 from optix.optimizers.adam import check_moment_args
@@ -26,6 +28,8 @@ def ranger(
     use_gc: bool = True,
     gc_conv_only: bool = False,
     gc_channel_last: bool = False,
+    mu_dtype: jax.typing.DTypeLike | None = None,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """Ranger: gradient centralization, then RAdam, inside Lookahead.
 
@@ -71,6 +75,9 @@ def ranger(
         use_gc: Centralize the gradients of leaves with >= 2 axes.
         gc_conv_only: Centralize only leaves with >= 4 axes (convolution kernels).
         gc_channel_last: The output units are the last axis (Flax), not the first.
+        mu_dtype: Dtype of RAdam's ``mu``; ``None`` keeps the params' dtype.
+        nu_dtype: Dtype of RAdam's ``nu``; ``None`` keeps the params' dtype. The slow
+            weights keep the params' dtype.
 
     Returns:
         A GradientTransformation whose state is ``SlowParamsState``.
@@ -83,7 +90,7 @@ def ranger(
         Checked against run_ranger (lessw2020's ranger.py in NumPy) in
         tests/optimizers/test_ranger.py.
     """
-    check_moment_args("ranger", b1, b2, eps)
+    check_moment_args("ranger", b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
     check_radam_args("ranger", threshold, "raw", "sgd")
     _checks.non_negative("ranger", learning_rate=learning_rate, weight_decay=weight_decay)
     check_sync_period("ranger", sync_period)
@@ -96,7 +103,14 @@ def ranger(
     fast = chain(
         gc,
         scale_by_radam(
-            b1, b2, eps, threshold=threshold, eps_placement="raw", strict_threshold=True
+            b1,
+            b2,
+            eps,
+            threshold=threshold,
+            eps_placement="raw",
+            strict_threshold=True,
+            mu_dtype=mu_dtype,
+            nu_dtype=nu_dtype,
         ),
         add_decayed_weights(weight_decay, mask),
         scale_by_learning_rate(learning_rate),

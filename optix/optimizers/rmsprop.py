@@ -26,15 +26,15 @@ class ScaleByRmsWithCountState(NamedTuple):
     """State of ``scale_by_rms``, with or without bias correction."""
 
     count: jax.Array  # int32 scalar: number of updates applied so far
-    nu: Any  # param-shaped: EMA of g**2, starting at initial_scale
+    nu: Any  # param-shaped: EMA of g**2, starting at initial_scale (dtype nu_dtype)
 
 
 class ScaleByRStdDevWithCountState(NamedTuple):
     """State of ``scale_by_stddev``, with or without bias correction."""
 
     count: jax.Array  # int32 scalar: number of updates applied so far
-    mu: Any  # param-shaped: EMA of g
-    nu: Any  # param-shaped: EMA of g**2, starting at initial_scale
+    mu: Any  # param-shaped: EMA of g (dtype mu_dtype)
+    nu: Any  # param-shaped: EMA of g**2, starting at initial_scale (dtype nu_dtype)
 
 
 class ScaleByRmsState(NamedTuple):
@@ -80,11 +80,14 @@ def _rms_leaf(g, mu, nu, c, decay, eps, eps_in_sqrt, bias_correction):
     return u, None if mu is None else mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
 
 
-def _scale_by_rms(decay, eps, initial_scale, eps_in_sqrt, bias_correction, centered):
+def _scale_by_rms(
+    decay, eps, initial_scale, eps_in_sqrt, bias_correction, *, centered, mu_dtype, nu_dtype
+):
     def init(params):
-        nu = full_like(params, initial_scale)
+        nu = full_like(params, initial_scale, dtype=nu_dtype)
         if centered:
-            return ScaleByRStdDevWithCountState(zero_count(), zeros_like(params), nu)
+            mu = zeros_like(params, dtype=mu_dtype)
+            return ScaleByRStdDevWithCountState(zero_count(), mu, nu)
         return ScaleByRmsWithCountState(zero_count(), nu)
 
     def update(updates, state, params=None, **extra_args):
@@ -118,6 +121,8 @@ def scale_by_rms(
     initial_scale: float = 0.0,
     eps_in_sqrt: bool = True,
     bias_correction: bool = False,
+    *,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """Rescale updates by the root of a moving average of their squares (RMSProp).
 
@@ -139,6 +144,8 @@ def scale_by_rms(
         initial_scale: Starting value of ``nu``, >= 0.
         eps_in_sqrt: Add ``eps`` under the square root (Optax) or after it (torch).
         bias_correction: Divide ``nu`` by ``1 - decay**t``.
+        nu_dtype: Dtype of ``nu``; ``None`` keeps the params' dtype. It is updated in at
+            least float32 and stored back in it.
 
     Returns:
         A GradientTransformation whose state is ``ScaleByRmsWithCountState``.
@@ -149,7 +156,9 @@ def scale_by_rms(
         tests/optimizers/test_rmsprop.py.
     """
     _check("scale_by_rms", decay, eps, initial_scale, bias_correction)
-    return _scale_by_rms(decay, eps, initial_scale, eps_in_sqrt, bias_correction, False)
+    _checks.floating_dtype("scale_by_rms", nu_dtype=nu_dtype)
+    options = (decay, eps, initial_scale, eps_in_sqrt, bias_correction)
+    return _scale_by_rms(*options, centered=False, mu_dtype=None, nu_dtype=nu_dtype)
 
 
 def scale_by_stddev(
@@ -158,6 +167,9 @@ def scale_by_stddev(
     initial_scale: float = 0.0,
     eps_in_sqrt: bool = True,
     bias_correction: bool = False,
+    *,
+    mu_dtype: jax.typing.DTypeLike | None = None,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """Rescale updates by the root of a centered moving variance (centered RMSProp).
 
@@ -181,6 +193,9 @@ def scale_by_stddev(
         initial_scale: Starting value of ``nu``, >= 0.
         eps_in_sqrt: Add ``eps`` under the square root (Optax) or after it (torch).
         bias_correction: Divide ``mu`` and ``nu`` by ``1 - decay**t``.
+        mu_dtype: Dtype of ``mu``; ``None`` keeps the params' dtype.
+        nu_dtype: Dtype of ``nu``; ``None`` keeps the params' dtype. The averages are
+            updated in at least float32 and stored back in their dtypes.
 
     Returns:
         A GradientTransformation whose state is ``ScaleByRStdDevWithCountState``.
@@ -192,7 +207,9 @@ def scale_by_stddev(
         tests/optimizers/test_rmsprop.py.
     """
     _check("scale_by_stddev", decay, eps, initial_scale, bias_correction)
-    return _scale_by_rms(decay, eps, initial_scale, eps_in_sqrt, bias_correction, True)
+    _checks.floating_dtype("scale_by_stddev", mu_dtype=mu_dtype, nu_dtype=nu_dtype)
+    options = (decay, eps, initial_scale, eps_in_sqrt, bias_correction)
+    return _scale_by_rms(*options, centered=True, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
 
 
 def rmsprop(
@@ -205,6 +222,9 @@ def rmsprop(
     momentum: float | None = None,
     nesterov: bool = False,
     bias_correction: bool = False,
+    *,
+    mu_dtype: jax.typing.DTypeLike | None = None,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """RMSProp as Optax builds it: preconditioner, learning rate, then momentum.
 
@@ -214,14 +234,21 @@ def rmsprop(
     reaches the velocity gradually. torch.optim.RMSprop accumulates ``g / d`` and
     multiplies the buffer by the current lr: the two agree while lr is constant
     (with ``eps_in_sqrt=False, decay=alpha``); ``optix.torch.rmsprop`` is torch's order.
+    ``mu_dtype`` sets the dtype of the first-order slots (the centered ``mu`` and the
+    momentum ``trace``), ``nu_dtype`` that of ``nu``; ``None`` keeps the params' dtype.
     """
     _check("rmsprop", decay, eps, initial_scale, bias_correction)
+    _checks.floating_dtype("rmsprop", mu_dtype=mu_dtype, nu_dtype=nu_dtype)
     _checks.non_negative("rmsprop", learning_rate=learning_rate)
     if momentum is not None:
         _checks.non_negative("rmsprop", momentum=momentum)
-    scaler = scale_by_stddev if centered else scale_by_rms
+    options = (decay, eps, initial_scale, eps_in_sqrt, bias_correction)
+    if centered:
+        scaler = scale_by_stddev(*options, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
+    else:
+        scaler = scale_by_rms(*options, nu_dtype=nu_dtype)
     return chain(
-        scaler(decay, eps, initial_scale, eps_in_sqrt, bias_correction),
+        scaler,
         scale_by_learning_rate(learning_rate),
-        identity() if momentum is None else trace(momentum, nesterov),
+        identity() if momentum is None else trace(momentum, nesterov, mu_dtype),
     )

@@ -40,6 +40,7 @@ def sgd(
         Checked against torch.optim.SGD and optax.sgd in tests/optimizers/test_sgd.py.
     """
     _checks.non_negative("sgd", learning_rate=learning_rate)
+    _checks.floating_dtype("sgd", accumulator_dtype=accumulator_dtype)
     if momentum is None:
         if nesterov:
             raise ValueError("sgd: nesterov=True needs a momentum, got momentum=None")

@@ -72,6 +72,7 @@ def signum(
     """
     _checks.non_negative("signum", learning_rate=learning_rate)
     _checks.in_unit_interval("signum", closed_right=True, beta=beta)
+    _checks.floating_dtype("signum", accumulator_dtype=accumulator_dtype)
     return chain(
         ema(beta, debias=False, accumulator_dtype=accumulator_dtype),
         scale_by_sign(),

@@ -18,8 +18,8 @@ from optix.tree.math import zeros_like
 class ScaleBySM3State(NamedTuple):
     """State of ``scale_by_sm3``."""
 
-    mu: Any  # per leaf: a list with one accumulator vector per dim (see scale_by_sm3)
-    nu: Any  # param-shaped: EMA of the preconditioned updates
+    mu: Any  # per leaf: a list with one accumulator vector per dim, see scale_by_sm3 (nu_dtype)
+    nu: Any  # param-shaped: EMA of the preconditioned updates (dtype mu_dtype)
 
 
 def _accumulator_shapes(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
@@ -33,7 +33,12 @@ def _broadcast_to_leaf(vector: jax.Array, axis: int, ndim: int) -> jax.Array:
 
 
 def scale_by_sm3(
-    b1: jax.typing.ArrayLike = 0.9, b2: jax.typing.ArrayLike = 1.0, eps: jax.typing.ArrayLike = 1e-8
+    b1: jax.typing.ArrayLike = 0.9,
+    b2: jax.typing.ArrayLike = 1.0,
+    eps: jax.typing.ArrayLike = 1e-8,
+    *,
+    mu_dtype: jax.typing.DTypeLike | None = None,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """Rescale updates by SM3-II's cover-based second moment, then average them.
 
@@ -56,6 +61,12 @@ def scale_by_sm3(
         b1: Decay of the EMA of the preconditioned updates, in [0, 1).
         b2: Decay of the accumulator, in [0, 1]; 1 accumulates sums as in the paper.
         eps: Added to the accumulator inside the square root, >= 0.
+        mu_dtype: Dtype of the first-order slot, the EMA of the preconditioned updates
+            (the state's ``nu`` field: Optax's names are the other way round); ``None``
+            keeps the params' dtype.
+        nu_dtype: Dtype of the second-order slot, the accumulator vectors (the state's
+            ``mu`` field); ``None`` keeps the params' dtype. Both are updated in at least
+            float32 and stored back in their dtypes.
 
     Returns:
         A GradientTransformation whose state is ``ScaleBySM3State``.
@@ -68,14 +79,17 @@ def scale_by_sm3(
     _checks.in_unit_interval("scale_by_sm3", b1=b1)
     _checks.in_unit_interval("scale_by_sm3", closed_right=True, b2=b2)
     _checks.non_negative("scale_by_sm3", eps=eps)
+    _checks.floating_dtype("scale_by_sm3", mu_dtype=mu_dtype, nu_dtype=nu_dtype)
     # Optax's rule: b2 == 1 sums the squares, any other b2 averages them.
     b2_is_one = b2 == 1.0 if isinstance(b2, int | float) else jnp.asarray(b2) == 1
 
     def init(params):
-        mu = jax.tree.map(
-            lambda p: [jnp.zeros(s, p.dtype) for s in _accumulator_shapes(p.shape)], params
-        )
-        return ScaleBySM3State(mu=mu, nu=zeros_like(params))
+        def accumulators(p):
+            dtype = p.dtype if nu_dtype is None else nu_dtype
+            return [jnp.zeros(s, dtype) for s in _accumulator_shapes(p.shape)]
+
+        mu = jax.tree.map(accumulators, params)
+        return ScaleBySM3State(mu=mu, nu=zeros_like(params, dtype=mu_dtype))
 
     def leaf(g, mu, nu):
         dt = compute_dtype(g, nu, *mu)
@@ -109,13 +123,21 @@ def scale_by_sm3(
 
 
 def sm3(
-    learning_rate: ScalarOrSchedule, momentum: jax.typing.ArrayLike = 0.9
+    learning_rate: ScalarOrSchedule,
+    momentum: jax.typing.ArrayLike = 0.9,
+    *,
+    mu_dtype: jax.typing.DTypeLike | None = None,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """SM3: ``chain(scale_by_sm3(b1=momentum), scale_by_learning_rate(learning_rate))``.
 
-    Update rule: see ``scale_by_sm3`` (b2 = 1, eps = 1e-8). Optax's ``sm3`` takes a
-    constant learning rate only; here it may also be a schedule.
+    Update rule, ``mu_dtype`` and ``nu_dtype``: see ``scale_by_sm3`` (b2 = 1, eps = 1e-8).
+    Optax's ``sm3`` takes a constant learning rate only; here it may also be a schedule.
     """
     _checks.non_negative("sm3", learning_rate=learning_rate)
     _checks.in_unit_interval("sm3", momentum=momentum)
-    return chain(scale_by_sm3(momentum), scale_by_learning_rate(learning_rate))
+    _checks.floating_dtype("sm3", mu_dtype=mu_dtype, nu_dtype=nu_dtype)
+    return chain(
+        scale_by_sm3(momentum, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
+        scale_by_learning_rate(learning_rate),
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import jax
 import jax.numpy as jnp
 
 from optix import _checks
@@ -22,8 +23,10 @@ from optix.tree.math import full_like
 EpsOn = Literal["corrected", "raw"]
 
 
-def _check(fn, b1, b2, eps, eps_root, initial_accumulator_value, initial_mu, eps_on) -> None:
-    check_moment_args(fn, b1, b2, eps, eps_root)
+def _check(
+    fn, b1, b2, eps, eps_root, initial_accumulator_value, initial_mu, eps_on, **dtypes
+) -> None:
+    check_moment_args(fn, b1, b2, eps, eps_root, **dtypes)
     _checks.non_negative(fn, initial_accumulator_value=initial_accumulator_value)
     if initial_mu is not None:
         _checks.non_negative(fn, initial_mu=initial_mu)
@@ -39,6 +42,8 @@ def scale_by_yogi(
     *,
     initial_mu: float | None = None,
     eps_on: EpsOn = "corrected",
+    mu_dtype: jax.typing.DTypeLike | None = None,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """Rescale updates by Yogi: Adam whose second moment moves by at most (1 - b2) * g**2.
 
@@ -64,6 +69,9 @@ def scale_by_yogi(
         initial_accumulator_value: Starting value of ``nu`` (and of ``mu`` by default), >= 0.
         initial_mu: Starting value of ``mu``, >= 0; ``None`` uses ``initial_accumulator_value``.
         eps_on: Add eps to the bias-"corrected" root (Optax) or to the "raw" root (TF-Addons).
+        mu_dtype: Dtype of ``mu``; ``None`` keeps the params' dtype.
+        nu_dtype: Dtype of ``nu``; ``None`` keeps the params' dtype. The moments are
+            updated in at least float32 and stored back in their dtypes.
 
     Returns:
         A GradientTransformation whose state is ``ScaleByAdamState``.
@@ -74,7 +82,18 @@ def scale_by_yogi(
         Checked against optax.scale_by_yogi, pytorch_optimizer.Yogi and a NumPy
         transliteration of TF-Addons' Yogi in tests/optimizers/test_yogi.py.
     """
-    _check("scale_by_yogi", b1, b2, eps, eps_root, initial_accumulator_value, initial_mu, eps_on)
+    dtypes = {"mu_dtype": mu_dtype, "nu_dtype": nu_dtype}
+    _check(
+        "scale_by_yogi",
+        b1,
+        b2,
+        eps,
+        eps_root,
+        initial_accumulator_value,
+        initial_mu,
+        eps_on,
+        **dtypes,
+    )
     mu_init = initial_accumulator_value if initial_mu is None else initial_mu
 
     def leaf(g, mu, nu, c1, c2):
@@ -95,8 +114,8 @@ def scale_by_yogi(
     def init(params):
         return ScaleByAdamState(
             count=zero_count(),
-            mu=full_like(params, mu_init),
-            nu=full_like(params, initial_accumulator_value),
+            mu=full_like(params, mu_init, dtype=mu_dtype),
+            nu=full_like(params, initial_accumulator_value, dtype=nu_dtype),
         )
 
     def update(updates, state, params=None, **extra_args):
@@ -121,13 +140,16 @@ def yogi(
     initial_accumulator_value: float = 1e-6,
     initial_mu: float | None = None,
     eps_on: EpsOn = "corrected",
+    mu_dtype: jax.typing.DTypeLike | None = None,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """Yogi: ``chain(scale_by_yogi(...), scale_by_learning_rate(learning_rate))``.
 
     Update rule and arguments: see ``scale_by_yogi``. The keyword-only arguments are
     optix's (Optax's alias fixes them at ``scale_by_yogi``'s defaults).
     """
-    _check("yogi", b1, b2, eps, eps_root, initial_accumulator_value, initial_mu, eps_on)
+    dtypes = {"mu_dtype": mu_dtype, "nu_dtype": nu_dtype}
+    _check("yogi", b1, b2, eps, eps_root, initial_accumulator_value, initial_mu, eps_on, **dtypes)
     _checks.non_negative("yogi", learning_rate=learning_rate)
     return chain(
         scale_by_yogi(
@@ -138,6 +160,7 @@ def yogi(
             initial_accumulator_value,
             initial_mu=initial_mu,
             eps_on=eps_on,
+            **dtypes,
         ),
         scale_by_learning_rate(learning_rate),
     )

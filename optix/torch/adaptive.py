@@ -3,11 +3,14 @@
 Same conventions as ``optix.torch.optim``: torch's argument names and defaults
 (without ``params``), ``lr`` may be a schedule (as setting ``param_group["lr"]`` before
 each step), and kernel switches (``foreach``, ``fused``, ``capturable``,
-``differentiable``) are accepted and ignored.
+``differentiable``) are accepted and ignored. The keyword-only ``mu_dtype`` (first-order
+state) and ``nu_dtype`` (averages and sums of squares) set the state's dtypes; ``None``
+keeps the params' dtype, as torch does.
 """
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 from optix import _checks
@@ -44,6 +47,7 @@ def adagrad(
     maximize: bool = False,
     differentiable: bool = False,
     fused: bool | None = None,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """torch.optim.Adagrad: eps outside the root, ``lr_decay``, L2 decay, maximize.
 
@@ -71,10 +75,11 @@ def adagrad(
         initial_accumulator_value=initial_accumulator_value,
         eps=eps,
     )
+    _checks.floating_dtype("optix.torch.adagrad", nu_dtype=nu_dtype)
     return chain(
         maximize_direction(maximize),
         add_decayed_weights(weight_decay),
-        scale_by_rss(initial_accumulator_value, eps, eps_in_sqrt=False),
+        scale_by_rss(initial_accumulator_value, eps, eps_in_sqrt=False, nu_dtype=nu_dtype),
         scale_by_learning_rate(_with_lr_decay(lr, lr_decay)),
     )
 
@@ -89,6 +94,7 @@ def adadelta(
     capturable: bool = False,
     maximize: bool = False,
     differentiable: bool = False,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """torch.optim.Adadelta: ``scale_by_adadelta`` with L2 decay, maximize and lr.
 
@@ -102,10 +108,11 @@ def adadelta(
     del foreach, capturable, differentiable
     _checks.non_negative("optix.torch.adadelta", lr=lr, eps=eps, weight_decay=weight_decay)
     _checks.in_unit_interval("optix.torch.adadelta", closed_right=True, rho=rho)
+    _checks.floating_dtype("optix.torch.adadelta", nu_dtype=nu_dtype)
     return chain(
         maximize_direction(maximize),
         add_decayed_weights(weight_decay),
-        scale_by_adadelta(rho, eps),
+        scale_by_adadelta(rho, eps, nu_dtype=nu_dtype),
         scale_by_learning_rate(lr),
     )
 
@@ -121,6 +128,9 @@ def rmsprop(
     foreach: bool | None = None,
     maximize: bool = False,
     differentiable: bool = False,
+    *,
+    mu_dtype: jax.typing.DTypeLike | None = None,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """torch.optim.RMSprop: eps outside the root, momentum on g / d, lr applied last.
 
@@ -134,7 +144,8 @@ def rmsprop(
     with nu, mu the averages of ``scale_by_rms`` / ``scale_by_stddev(decay=alpha,
     eps_in_sqrt=False)``. The buffer holds unscaled steps and the current lr multiplies
     it, so this matches torch also when lr changes every step; ``optix.rmsprop`` puts
-    the lr inside the buffer instead (Optax's order).
+    the lr inside the buffer instead (Optax's order). ``mu_dtype`` is the dtype of mu
+    and buf, ``nu_dtype`` that of nu.
 
     References:
         Hinton, "Neural Networks for Machine Learning", lecture 6e, 2012. Graves,
@@ -145,11 +156,17 @@ def rmsprop(
     fn = "optix.torch.rmsprop"
     _checks.non_negative(fn, lr=lr, eps=eps, weight_decay=weight_decay, momentum=momentum)
     _checks.in_unit_interval(fn, closed_right=True, alpha=alpha)
-    scaler = scale_by_stddev if centered else scale_by_rms
+    _checks.floating_dtype(fn, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
+    if centered:
+        scaler = scale_by_stddev(
+            alpha, eps, eps_in_sqrt=False, mu_dtype=mu_dtype, nu_dtype=nu_dtype
+        )
+    else:
+        scaler = scale_by_rms(alpha, eps, eps_in_sqrt=False, nu_dtype=nu_dtype)
     return chain(
         maximize_direction(maximize),
         add_decayed_weights(weight_decay),
-        scaler(alpha, eps, eps_in_sqrt=False),
-        trace(momentum) if momentum else identity(),
+        scaler,
+        trace(momentum, accumulator_dtype=mu_dtype) if momentum else identity(),
         scale_by_learning_rate(lr),
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import jax
+
 from optix import _checks
 from optix.core import GradientTransformation, ScalarOrSchedule, chain
 from optix.optimizers.asgd import scale_by_asgd
@@ -20,6 +22,8 @@ def asgd(
     maximize: bool = False,
     differentiable: bool = False,
     capturable: bool = False,
+    *,
+    mu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """torch.optim.ASGD: maximize, L2 weight decay, then ``scale_by_asgd``.
 
@@ -27,7 +31,8 @@ def asgd(
     average of ``scale_by_asgd`` (read the average with
     ``optix.optimizers.asgd.asgd_averaged_params(state)``, torch's ``state["ax"]``).
     A changed ``lr`` reaches the step one update later, as in torch, where ``eta`` is
-    computed at the end of the previous step.
+    computed at the end of the previous step. ``mu_dtype`` is the dtype of ``ax``
+    (``None``: the params').
 
     References:
         Checked against torch.optim.ASGD in tests/torch/test_asgd_rprop.py.
@@ -36,9 +41,10 @@ def asgd(
     fn = "optix.torch.asgd"
     _checks.non_negative(fn, lr=lr, weight_decay=weight_decay)
     _checks.non_negative(fn, lambd=lambd, alpha=alpha, t0=t0)
+    _checks.floating_dtype(fn, mu_dtype=mu_dtype)
     return chain(
         maximize_direction(maximize),
         add_decayed_weights(weight_decay),
-        scale_by_asgd(lr, lambd, alpha, t0),
+        scale_by_asgd(lr, lambd, alpha, t0, mu_dtype=mu_dtype),
         scale(-1.0),
     )

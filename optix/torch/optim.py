@@ -4,12 +4,16 @@ Each constructor takes torch.optim's arguments and defaults (without ``params``)
 reproduces its parameter trajectory. ``lr`` may be a schedule of the step count, which
 matches setting ``param_group["lr"]`` before each torch step. Arguments that only
 steer torch's kernels (``foreach``, ``fused``, ``capturable``, ``differentiable``) are
-accepted and ignored: XLA compiles one fused program either way.
+accepted and ignored: XLA compiles one fused program either way. The keyword-only
+``mu_dtype`` (first moment, momentum buffer) and ``nu_dtype`` (second moment and its
+maximum) set the state's dtypes; ``None`` keeps the params' dtype, as torch does.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import jax
 
 from optix import _checks
 from optix.core import GradientTransformation, ScalarOrSchedule, chain, identity
@@ -66,6 +70,7 @@ def sgd(
     foreach: bool | None = None,
     differentiable: bool = False,
     fused: bool | None = None,
+    mu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """torch.optim.SGD: coupled weight decay, dampened momentum, lr outside the buffer.
 
@@ -77,12 +82,16 @@ def sgd(
     """
     del foreach, differentiable, fused
     _checks.non_negative("optix.torch.sgd", lr=lr, momentum=momentum, weight_decay=weight_decay)
+    _checks.floating_dtype("optix.torch.sgd", mu_dtype=mu_dtype)
     if nesterov and (momentum <= 0 or dampening != 0):
         raise ValueError(
             "optix.torch.sgd: nesterov=True requires momentum > 0 and dampening == 0, "
             f"got momentum={momentum!r}, dampening={dampening!r}"
         )
-    buffer = momentum_buffer(momentum, dampening, nesterov) if momentum else identity()
+    if momentum:
+        buffer = momentum_buffer(momentum, dampening, nesterov, accumulator_dtype=mu_dtype)
+    else:
+        buffer = identity()
     return chain(
         maximize_direction(maximize),
         add_decayed_weights(weight_decay),
@@ -104,6 +113,8 @@ def adam(
     differentiable: bool = False,
     fused: bool | None = None,
     decoupled_weight_decay: bool = False,
+    mu_dtype: jax.typing.DTypeLike | None = None,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """torch.optim.Adam: L2 (or decoupled) weight decay, torch's AMSGrad order.
 
@@ -116,11 +127,14 @@ def adam(
     """
     del foreach, capturable, differentiable, fused
     check_adam_args("optix.torch.adam", lr, betas, eps, weight_decay)
+    _checks.floating_dtype("optix.torch.adam", mu_dtype=mu_dtype, nu_dtype=nu_dtype)
     b1, b2 = betas
     if amsgrad:
-        preconditioner = scale_by_amsgrad(b1, b2, eps, nu_max_of="raw")
+        preconditioner = scale_by_amsgrad(
+            b1, b2, eps, mu_dtype=mu_dtype, nu_max_of="raw", nu_dtype=nu_dtype
+        )
     else:
-        preconditioner = scale_by_adam(b1, b2, eps)
+        preconditioner = scale_by_adam(b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
     return adam_like(preconditioner, lr, weight_decay, decoupled_weight_decay, maximize)
 
 
@@ -136,6 +150,8 @@ def adamw(
     capturable: bool = False,
     differentiable: bool = False,
     fused: bool | None = None,
+    mu_dtype: jax.typing.DTypeLike | None = None,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """torch.optim.AdamW: ``adam(..., decoupled_weight_decay=True)``, weight_decay 1e-2.
 
@@ -144,8 +160,17 @@ def adamw(
     """
     del foreach, capturable, differentiable, fused
     check_adam_args("optix.torch.adamw", lr, betas, eps, weight_decay)
+    _checks.floating_dtype("optix.torch.adamw", mu_dtype=mu_dtype, nu_dtype=nu_dtype)
     return adam(
-        lr, betas, eps, weight_decay, amsgrad, maximize=maximize, decoupled_weight_decay=True
+        lr,
+        betas,
+        eps,
+        weight_decay,
+        amsgrad,
+        maximize=maximize,
+        decoupled_weight_decay=True,
+        mu_dtype=mu_dtype,
+        nu_dtype=nu_dtype,
     )
 
 
@@ -161,6 +186,8 @@ def nadam(
     maximize: bool = False,
     capturable: bool = False,
     differentiable: bool = False,
+    mu_dtype: jax.typing.DTypeLike | None = None,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """torch.optim.NAdam: ``scale_by_nadam`` with torch's weight decay and maximize.
 
@@ -169,7 +196,10 @@ def nadam(
     """
     del foreach, capturable, differentiable
     check_adam_args("optix.torch.nadam", lr, betas, eps, weight_decay)
-    preconditioner = scale_by_nadam(betas[0], betas[1], eps, momentum_decay)
+    _checks.floating_dtype("optix.torch.nadam", mu_dtype=mu_dtype, nu_dtype=nu_dtype)
+    preconditioner = scale_by_nadam(
+        betas[0], betas[1], eps, momentum_decay, mu_dtype, nu_dtype=nu_dtype
+    )
     return adam_like(preconditioner, lr, weight_decay, decoupled_weight_decay, maximize)
 
 
@@ -183,6 +213,8 @@ def adamax(
     maximize: bool = False,
     differentiable: bool = False,
     capturable: bool = False,
+    mu_dtype: jax.typing.DTypeLike | None = None,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """torch.optim.Adamax: ``scale_by_adamax`` with L2 weight decay and maximize.
 
@@ -191,5 +223,6 @@ def adamax(
     """
     del foreach, differentiable, capturable
     check_adam_args("optix.torch.adamax", lr, betas, eps, weight_decay)
-    preconditioner = scale_by_adamax(betas[0], betas[1], eps)
+    _checks.floating_dtype("optix.torch.adamax", mu_dtype=mu_dtype, nu_dtype=nu_dtype)
+    preconditioner = scale_by_adamax(betas[0], betas[1], eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
     return adam_like(preconditioner, lr, weight_decay, False, maximize)

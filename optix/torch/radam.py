@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import jax
+
+from optix import _checks
 from optix.core import GradientTransformation, ScalarOrSchedule
 from optix.optimizers.radam import scale_by_radam
 from optix.torch.optim import Betas, adam_like, check_adam_args
@@ -18,6 +21,8 @@ def radam(
     maximize: bool = False,
     capturable: bool = False,
     differentiable: bool = False,
+    mu_dtype: jax.typing.DTypeLike | None = None,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """torch.optim.RAdam: ``scale_by_radam`` in torch's form, with its decay and maximize.
 
@@ -26,12 +31,14 @@ def radam(
     rho_t > 5, eps added to the raw root sqrt(nu), bias-corrected momentum SGD before.
     Weight decay is L2 (added to g first) or, with ``decoupled_weight_decay``,
     ``p -= lr * weight_decay * p`` with the pre-update p; both on every step.
+    ``mu_dtype`` and ``nu_dtype`` set the dtypes of the moments (``None``: the params').
 
     References:
         Checked against torch.optim.RAdam in tests/torch/test_radam.py.
     """
     del foreach, capturable, differentiable
     check_adam_args("optix.torch.radam", lr, betas, eps, weight_decay)
+    _checks.floating_dtype("optix.torch.radam", mu_dtype=mu_dtype, nu_dtype=nu_dtype)
     preconditioner = scale_by_radam(
         betas[0],
         betas[1],
@@ -40,5 +47,7 @@ def radam(
         eps_placement="raw",
         strict_threshold=True,
         degenerate="sgd",
+        mu_dtype=mu_dtype,
+        nu_dtype=nu_dtype,
     )
     return adam_like(preconditioner, lr, weight_decay, decoupled_weight_decay, maximize)

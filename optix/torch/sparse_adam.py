@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import jax
+
 from optix import _checks
 from optix.core import GradientTransformation, ScalarOrSchedule, chain, identity
 from optix.optimizers.lazy_adam import scale_by_lazy_adam, with_sparse_rows
@@ -13,6 +15,9 @@ def sparse_adam(
     betas: tuple[float, float] = (0.9, 0.999),
     eps: float = 1e-8,
     maximize: bool = False,
+    *,
+    mu_dtype: jax.typing.DTypeLike | None = None,
+    nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """torch.optim.SparseAdam: Adam that updates only the rows present in the gradient.
 
@@ -27,6 +32,8 @@ def sparse_adam(
         betas: Decays of the EMAs of g and g**2, each in [0, 1).
         eps: Added to ``sqrt(nu)``, > 0.
         maximize: Ascend the objective instead of descending it.
+        mu_dtype: Dtype of ``mu``; ``None`` keeps the params' dtype.
+        nu_dtype: Dtype of ``nu``; ``None`` keeps the params' dtype.
 
     Returns:
         A GradientTransformation whose state is
@@ -38,9 +45,10 @@ def sparse_adam(
     fn = "optix.torch.sparse_adam"
     _checks.positive(fn, lr=lr, eps=eps)
     _checks.in_unit_interval(fn, **{"betas[0]": betas[0], "betas[1]": betas[1]})
+    _checks.floating_dtype(fn, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
     direction = scale(-1.0) if maximize else identity()
     return chain(
         with_sparse_rows(direction),
-        scale_by_lazy_adam(betas[0], betas[1], eps),
+        scale_by_lazy_adam(betas[0], betas[1], eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
         with_sparse_rows(scale_by_learning_rate(lr)),
     )

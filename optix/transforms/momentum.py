@@ -42,6 +42,7 @@ def trace(
         accumulator_dtype: Dtype of the buffer; ``None`` keeps the params' dtype.
     """
     _checks.non_negative("trace", decay=decay)
+    _checks.floating_dtype("trace", accumulator_dtype=accumulator_dtype)
 
     def leaf(g, t):
         dt = compute_dtype(g, t)
@@ -65,11 +66,15 @@ class MomentumBufferState(NamedTuple):
     """State of ``momentum_buffer``."""
 
     count: jax.Array  # int32 scalar: number of updates applied so far
-    momentum_buffer: jax.Array  # param-shaped
+    momentum_buffer: jax.Array  # param-shaped (dtype accumulator_dtype)
 
 
 def momentum_buffer(
-    momentum: float, dampening: float = 0.0, nesterov: bool = False
+    momentum: float,
+    dampening: float = 0.0,
+    nesterov: bool = False,
+    *,
+    accumulator_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """torch.optim.SGD's momentum buffer, including its first-step rule.
 
@@ -83,12 +88,14 @@ def momentum_buffer(
         momentum: Momentum coefficient, >= 0.
         dampening: Fraction of g withheld from the buffer after the first step, in [0, 1].
         nesterov: Nesterov momentum (torch requires ``dampening == 0`` for it).
+        accumulator_dtype: Dtype of the buffer; ``None`` keeps the params' dtype.
 
     References:
         Checked against torch.optim.SGD in tests/torch/test_optim.py.
     """
     _checks.non_negative("momentum_buffer", momentum=momentum)
     _checks.in_unit_interval("momentum_buffer", closed_right=True, dampening=dampening)
+    _checks.floating_dtype("momentum_buffer", accumulator_dtype=accumulator_dtype)
 
     def leaf(g, b, first):
         dt = compute_dtype(g, b)
@@ -99,7 +106,8 @@ def momentum_buffer(
         return u.astype(g.dtype), new_b.astype(b.dtype)
 
     def init(params):
-        return MomentumBufferState(count=zero_count(), momentum_buffer=zeros_like(params))
+        buffer = zeros_like(params, dtype=accumulator_dtype)
+        return MomentumBufferState(count=zero_count(), momentum_buffer=buffer)
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -135,6 +143,7 @@ def ema(
         accumulator_dtype: Dtype of the average; ``None`` keeps the params' dtype.
     """
     _checks.in_unit_interval("ema", closed_right=True, decay=decay)
+    _checks.floating_dtype("ema", accumulator_dtype=accumulator_dtype)
 
     def leaf(g, e, correction):
         dt = compute_dtype(g, e)

@@ -99,8 +99,9 @@ def test_decay_needs_params_and_zero_decay_does_not():
 
 def test_signatures_match_optax_including_the_eps_defaults():
     names = lambda fn: [(p.name, p.default) for p in inspect.signature(fn).parameters.values()]
-    assert names(novograd) == names(optax.novograd)
-    assert names(scale_by_novograd) == names(optax.scale_by_novograd)
+    # Optax's parameters first, then optix's keyword-only state dtypes.
+    assert names(novograd) == [*names(optax.novograd), ("mu_dtype", None), ("nu_dtype", None)]
+    assert names(scale_by_novograd) == [*names(optax.scale_by_novograd), ("nu_dtype", None)]
     assert inspect.signature(novograd).parameters["eps"].default == 1e-6
     assert inspect.signature(scale_by_novograd).parameters["eps"].default == 1e-8
 

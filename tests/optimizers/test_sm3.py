@@ -101,7 +101,8 @@ def test_scalar_leaf_keeps_one_scalar_accumulator():
 def test_signatures_and_state_match_optax():
     for ours, theirs in [(sm3, optax.sm3), (scale_by_sm3, optax.scale_by_sm3)]:
         names = lambda fn: [(p.name, p.default) for p in inspect.signature(fn).parameters.values()]
-        assert names(ours) == names(theirs)
+        # Optax's parameters first, then optix's keyword-only state dtypes.
+        assert names(ours) == [*names(theirs), ("mu_dtype", None), ("nu_dtype", None)]
     assert ScaleBySM3State._fields == optax.ScaleBySM3State._fields
 
 

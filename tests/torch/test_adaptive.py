@@ -59,7 +59,12 @@ def test_trajectory_matches_torch(name, torch_cls, kwargs, dtype, schedule):
 def test_arguments_and_defaults_match_torch(name, torch_cls):
     ours = inspect.signature(getattr(adaptive, name)).parameters
     theirs = inspect.signature(torch_cls).parameters
-    assert list(ours) == [p for p in theirs if p != "params"]
+    torch_names = [p for p in theirs if p != "params"]
+    # torch's arguments in torch's order, then optix's keyword-only state dtypes.
+    assert list(ours)[: len(torch_names)] == torch_names
+    extra = list(ours.values())[len(torch_names) :]
+    assert {p.name for p in extra} <= {"mu_dtype", "nu_dtype"}
+    assert all(p.kind is p.KEYWORD_ONLY and p.default is None for p in extra)
     for param_name, param in theirs.items():
         if param_name != "params":
             assert ours[param_name].default == param.default, param_name

@@ -59,7 +59,11 @@ def test_rprop_matches_torch(case, dtype):
 def test_arguments_and_defaults_match_torch(ours, theirs):
     mine = inspect.signature(ours).parameters
     expected = [p for name, p in inspect.signature(theirs).parameters.items() if name != "params"]
-    assert [p.name for p in mine.values()] == [p.name for p in expected]
+    # torch's arguments in torch's order, then optix's keyword-only state dtype (asgd).
+    extra = list(mine.values())[len(expected) :]
+    assert [p.name for p in mine.values()][: len(expected)] == [p.name for p in expected]
+    assert {p.name for p in extra} <= {"mu_dtype"}
+    assert all(p.kind is p.KEYWORD_ONLY and p.default is None for p in extra)
     for p in expected:
         assert mine[p.name].default == p.default, p.name
         assert mine[p.name].kind == p.kind, p.name

@@ -49,10 +49,13 @@ def test_trajectory_matches_torch(case, mode, dtype, schedule):
 def test_defaults_match_torch():
     ours = inspect.signature(sparse_adam).parameters
     theirs = inspect.signature(torch.optim.SparseAdam).parameters
-    assert list(ours) == [name for name in theirs if name != "params"]
-    for name, param in ours.items():
-        assert param.default == theirs[name].default, name
-        assert param.kind == theirs[name].kind, name
+    torch_names = [name for name in theirs if name != "params"]
+    # torch's arguments in torch's order, then optix's keyword-only state dtypes.
+    assert list(ours) == [*torch_names, "mu_dtype", "nu_dtype"]
+    for name in torch_names:
+        assert ours[name].default == theirs[name].default, name
+        assert ours[name].kind == theirs[name].kind, name
+    assert all(ours[n].kind is inspect.Parameter.KEYWORD_ONLY for n in ("mu_dtype", "nu_dtype"))
 
 
 @pytest.mark.parametrize(
