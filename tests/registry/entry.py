@@ -23,10 +23,11 @@ class Entry:
     # L-BFGS, Newton): the common suite then drives it with a quadratic objective.
     objective: bool = False
 
-    def updater(self, **extra_args):
-        """update(grads, state, params) for this entry. Entries that need an objective get
-        `value`, `grad` and `value_fn` of `distance_to(grads)`, so `grads` still drives them."""
-        tx = self.make()
+    def updater(self, tx=None, **extra_args):
+        """update(grads, state, params) of `tx` (default: this entry's optimizer, possibly
+        wrapped). Entries that need an objective get `value`, `grad` and `value_fn` of
+        `distance_to(grads)`, so `grads` still drives them."""
+        tx = self.make() if tx is None else tx
         if not self.objective:
             return lambda grads, state, params: tx.update(grads, state, params, **extra_args)
 

@@ -135,11 +135,15 @@ def test_k_micro_steps_equal_one_step_on_the_mean_for_every_registry_optimizer(n
         jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape)), params)
         for _ in range(k * windows)
     ]
+    if ENTRIES[name].objective:
+        # Line searches evaluate the objective itself: full-batch micro-steps, where every
+        # micro-gradient is the gradient of the one objective of the window.
+        micro = [micro[w * k] for w in range(windows) for _ in range(k)]
     value = jnp.asarray(1.0)  # Polyak's step size reads the loss value; the rest ignore it
     tx = ENTRIES[name].make()
-    plain_step = jax.jit(lambda p, s, g: tx.update(g, s, p, value=value))
+    plain_step = jax.jit(ENTRIES[name].updater(tx, value=value))
     multi = MultiSteps(ENTRIES[name].make(), k, accumulator_dtype=jnp.float64)
-    multi_step = jax.jit(lambda p, s, g: multi.update(g, s, p, value=value))
+    multi_step = jax.jit(ENTRIES[name].updater(multi, value=value))
 
     p_multi, s_multi, p_plain, s_plain = params, multi.init(params), params, tx.init(params)
     for w in range(windows):
@@ -152,7 +156,10 @@ def test_k_micro_steps_equal_one_step_on_the_mean_for_every_registry_optimizer(n
         p_plain = optix.apply_updates(p_plain, u)
         assert bool(multi.has_updated(s_multi))
         assert_trees_equal(p_multi, p_plain, rtol=1e-12)  # measured 8.7e-15
-        assert_trees_equal(s_multi.inner_opt_state, s_plain, rtol=1e-12)
+        # Line-search and Newton states also hold residuals near zero (decrease errors,
+        # gradients at an exact minimum, around 1e-16) that only an absolute tolerance compares.
+        atol = 1e-12 if ENTRIES[name].objective else 0.0
+        assert_trees_equal(s_multi.inner_opt_state, s_plain, rtol=1e-12, atol=atol)
 
 
 finite = st.floats(-1e3, 1e3, allow_nan=False, allow_subnormal=False)

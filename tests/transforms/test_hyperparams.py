@@ -23,7 +23,7 @@ from optix.transforms.hyperparams import (
 )
 from optix.tree.state import assign
 from tests.reference import gradient_sequence, initial_params, lr_schedule
-from tests.registry import public_optimizers
+from tests.registry import ENTRIES, public_optimizers
 
 ALIASES = sorted(
     n for n in optix.optimizers.__all__ if n[0].islower() and not n.startswith("scale_by")
@@ -39,9 +39,15 @@ NO_LR_SCHEDULE = {"rprop"}
 # the optimizer; for fromage XLA rounds its scalars differently (fromage alone also differs
 # between eager and jitted runs). Measured largest relative difference over the run: 2.2e-7.
 SCHEDULED_RTOL = {"fromage": 5e-7}
-STATIC_ARGS = {"adafactor": ("min_dim_size_to_factor",)}
-# optix.torch constructors test `momentum` / `momentum_decay` with Python `if`s.
-TORCH_STATIC_ARGS = {"sgd": ("momentum",), "rmsprop": ("momentum",), "nadam": ("momentum_decay",)}
+STATIC_ARGS = {"adafactor": ("min_dim_size_to_factor",), "lbfgs": ("memory_size",)}
+# optix.torch constructors test `momentum` / `momentum_decay` with Python `if`s; sizes and
+# iteration budgets shape arrays and loops.
+TORCH_STATIC_ARGS = {
+    "sgd": ("momentum",),
+    "rmsprop": ("momentum",),
+    "nadam": ("momentum_decay",),
+    "lbfgs": ("max_iter", "max_eval", "history_size"),
+}
 
 
 def _kwargs(factory, lr_name, lr):
@@ -50,11 +56,18 @@ def _kwargs(factory, lr_name, lr):
     return {}
 
 
-def _run(tx, dtype, steps=20, change=None):
-    """Params after each step and the final state; ``change(t, state)`` edits the state."""
+def _run(tx, dtype, steps=20, change=None, entry=None):
+    """Params after each step and the final state; ``change(t, state)`` edits the state.
+
+    With a registry ``entry`` that needs an objective (line searches, Newton), the
+    gradients name the minimizer of a quadratic (``Entry.updater``)."""
     params = jax.tree.map(lambda x: jnp.asarray(x, dtype), initial_params())
     state = tx.init(params)
-    step = jax.jit(lambda p, s, g: tx.update(g, s, p, value=jnp.asarray(0.5, jnp.float32)))
+    value = jnp.asarray(0.5, jnp.float32)
+    if entry is None:
+        step = jax.jit(lambda p, s, g: tx.update(g, s, p, value=value))
+    else:
+        step = jax.jit(entry.updater(tx, value=value))
     trajectory = []
     for t, g in enumerate(gradient_sequence(steps)):
         if change is not None:
@@ -73,10 +86,12 @@ def _assert_bitwise_equal(a, b):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
-def _check_wrapping_changes_no_number(factory, kwargs, static_args, dtype, steps=20, rtol=0.0):
-    plain, plain_state = _run(factory(**kwargs), dtype, steps)
+def _check_wrapping_changes_no_number(
+    factory, kwargs, static_args, dtype, steps=20, rtol=0.0, entry=None
+):
+    plain, plain_state = _run(factory(**kwargs), dtype, steps, entry=entry)
     wrapped = inject_hyperparams(factory, static_args=static_args)(**kwargs)
-    injected, state = _run(wrapped, dtype, steps)
+    injected, state = _run(wrapped, dtype, steps, entry=entry)
     if rtol:
         for a, b in zip(jax.tree.leaves(injected), jax.tree.leaves(plain), strict=True):
             np.testing.assert_allclose(a, b, rtol=rtol)
@@ -105,7 +120,7 @@ def test_wrapping_any_alias_changes_no_number(name, schedule):
         kwargs.update(SCHEDULED_KWARGS.get(name, {}))
         rtol = SCHEDULED_RTOL.get(name, 0.0)
     _check_wrapping_changes_no_number(
-        factory, kwargs, STATIC_ARGS.get(name, ()), jnp.float32, rtol=rtol
+        factory, kwargs, STATIC_ARGS.get(name, ()), jnp.float32, rtol=rtol, entry=ENTRIES[name]
     )
 
 
@@ -145,7 +160,13 @@ TORCH = sorted(
 def test_wrapping_torch_constructors_changes_no_number(name):
     factory = getattr(optix.torch, name)
     kwargs = {"lr": 0.05, **({"momentum": 0.9} if name in ("sgd", "rmsprop") else {})}
-    _check_wrapping_changes_no_number(factory, kwargs, TORCH_STATIC_ARGS.get(name, ()), jnp.float32)
+    _check_wrapping_changes_no_number(
+        factory,
+        kwargs,
+        TORCH_STATIC_ARGS.get(name, ()),
+        jnp.float32,
+        entry=ENTRIES[f"torch.{name}"],
+    )
 
 
 def test_torch_betas_are_one_hyperparameter_of_two_arrays():

@@ -28,15 +28,15 @@ def run(tx, grad_list, params=PARAMS, standard=False, **extra_args):
         return out
 
 
-def assert_trees_equal(ours, theirs, rtol=0.0):
-    """Same structure up to NamedTuple classes, same leaves (bitwise when ``rtol == 0``)."""
+def assert_trees_equal(ours, theirs, rtol=0.0, atol=0.0):
+    """Same structure up to NamedTuple classes, same leaves (bitwise when both are 0)."""
     ours_leaves, theirs_leaves = jax.tree.leaves(ours), jax.tree.leaves(theirs)
     assert len(ours_leaves) == len(theirs_leaves)
     for a, b in zip(ours_leaves, theirs_leaves, strict=True):
         a, b = np.asarray(a), np.asarray(b)
         assert a.shape == b.shape and a.dtype == b.dtype, (a, b)
-        if rtol:
-            np.testing.assert_allclose(a, b, rtol=rtol, atol=0)
+        if rtol or atol:
+            np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
         else:
             np.testing.assert_array_equal(a, b)
 
