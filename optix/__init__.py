@@ -6,6 +6,7 @@ The top level mirrors Optax's, so ``import optix as optax`` works in existing co
 from optix import (
     contrib,
     optimizers,
+    precision,
     projections,
     schedules,
     serialization,

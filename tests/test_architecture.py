@@ -20,6 +20,7 @@ LAYERS = [
     "optix.core",
     "optix.transforms",
     "optix.optimizers",
+    "optix.precision",
     "optix.minimization",
     "optix.torch",
     "optix.serialization",
