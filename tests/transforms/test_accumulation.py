@@ -141,9 +141,11 @@ def test_k_micro_steps_equal_one_step_on_the_mean_for_every_registry_optimizer(n
         micro = [micro[w * k] for w in range(windows) for _ in range(k)]
     value = jnp.asarray(1.0)  # Polyak's step size reads the loss value; the rest ignore it
     tx = ENTRIES[name].make()
-    plain_step = jax.jit(ENTRIES[name].updater(tx, value=value))
+    plain_update = ENTRIES[name].updater(tx, value=value)
+    plain_step = jax.jit(lambda p, s, g: plain_update(g, s, p))
     multi = MultiSteps(ENTRIES[name].make(), k, accumulator_dtype=jnp.float64)
-    multi_step = jax.jit(ENTRIES[name].updater(multi, value=value))
+    multi_update = ENTRIES[name].updater(multi, value=value)
+    multi_step = jax.jit(lambda p, s, g: multi_update(g, s, p))
 
     p_multi, s_multi, p_plain, s_plain = params, multi.init(params), params, tx.init(params)
     for w in range(windows):

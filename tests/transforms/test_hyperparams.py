@@ -67,7 +67,8 @@ def _run(tx, dtype, steps=20, change=None, entry=None):
     if entry is None:
         step = jax.jit(lambda p, s, g: tx.update(g, s, p, value=value))
     else:
-        step = jax.jit(entry.updater(tx, value=value))
+        update = entry.updater(tx, value=value)
+        step = jax.jit(lambda p, s, g: update(g, s, p))
     trajectory = []
     for t, g in enumerate(gradient_sequence(steps)):
         if change is not None:
