@@ -167,6 +167,13 @@ def test_k_micro_steps_equal_one_step_on_the_mean_for_every_registry_optimizer(n
 finite = st.floats(-1e3, 1e3, allow_nan=False, allow_subnormal=False)
 
 
+@functools.cache
+def sgd_multi_steps(k, use_grad_mean):
+    """One compiled update per configuration, shared by the hypothesis examples."""
+    multi = MultiSteps(optix.sgd(0.5), k, use_grad_mean=use_grad_mean, accumulator_dtype=None)
+    return multi, jax.jit(multi.update)
+
+
 @settings(max_examples=50, deadline=None)
 @given(
     st.integers(1, 5),
@@ -176,10 +183,10 @@ finite = st.floats(-1e3, 1e3, allow_nan=False, allow_subnormal=False)
 def test_sgd_moves_by_the_mean_or_sum_of_each_window(k, use_grad_mean, micro):
     """A law over any k and gradient sequence: each emission is -lr * mean (or sum)."""
     with jax.enable_x64(True):
-        multi = MultiSteps(optix.sgd(0.5), k, use_grad_mean=use_grad_mean, accumulator_dtype=None)
+        multi, update = sgd_multi_steps(k, use_grad_mean)
         state = multi.init(jnp.zeros(3))
         for t, g in enumerate(micro):
-            u, state = multi.update(jnp.asarray(g), state)
+            u, state = update(jnp.asarray(g), state)
             window = micro[t + 1 - k : t + 1]
             if (t + 1) % k:
                 np.testing.assert_array_equal(u, np.zeros(3))
