@@ -25,15 +25,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
-from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import torch
+from common import fmt_size, median_seconds
 
 import optix
 
@@ -41,26 +39,6 @@ LR = 1e-3
 WEIGHT_DECAY = 1e-2
 WARMUP = 3
 COMPILES = 3
-
-
-def median_seconds(
-    fns: dict[str, Callable[[], object]], repeats: int, warmup: int = WARMUP
-) -> dict[str, float]:
-    """Median wall time of each ``fn()`` over ``repeats`` calls, after ``warmup`` uncounted calls.
-
-    The functions take turns within each repeat, so that load from other processes on a shared
-    machine falls on all of them alike instead of on whichever happened to run during it.
-    """
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def make_step(opt, apply_updates):
@@ -107,10 +85,6 @@ def fused_torch_error() -> str | None:
     except (RuntimeError, ValueError) as e:
         return f"{type(e).__name__}: {e}"
     return None
-
-
-def fmt_size(n: int) -> str:
-    return f"{n / 1e6:g}M" if n >= 1_000_000 else f"{n / 1e3:g}K" if n >= 1000 else str(n)
 
 
 def main() -> None:
