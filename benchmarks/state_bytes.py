@@ -60,12 +60,8 @@ def options() -> dict:
     cases["adafactor(factored=False)"] = lambda: optix.adafactor(1e-3, factored=False)
     cases["adafactor(momentum=0.9)"] = lambda: optix.adafactor(1e-3, momentum=0.9)
     cases["sgd(momentum=0.9)"] = lambda: optix.sgd(1e-3, momentum=0.9)
-    try:
-        from optix.precision import quantize_moments
-    except ImportError:
-        return cases
-    cases["quantize_moments(adamw)"] = lambda: quantize_moments(optix.adamw(1e-3))
-    cases["quantize_moments(lion)"] = lambda: quantize_moments(optix.lion(1e-3))
+    cases["quantize_moments(adamw)"] = lambda: optix.precision.quantize_moments(optix.adamw(1e-3))
+    cases["quantize_moments(lion)"] = lambda: optix.precision.quantize_moments(optix.lion(1e-3))
     return cases
 
 

@@ -285,3 +285,22 @@ def test_calls_unlike_the_proof_are_proved_again_or_rejected():
     tx.update(params, tx.init(params), params)
     with pytest.raises(ValueError, match="cannot run packed: a reduction over one leaf"):
         tx.update(params, tx.init(params), params, center=True)
+
+
+def test_trees_of_large_leaves_run_leaf_by_leaf():
+    """Packing a tree pays off only for small leaves; larger ones keep the plain state."""
+    params = {"a": jnp.ones((64, 80)), "b": jnp.ones((5000,))}
+    assert Layout.of(params).mean_leaf_size == (64 * 80 + 5000) / 2
+    state = packed(optix.adam(0.1)).init(params)
+    assert jax.tree.structure(state) == jax.tree.structure(optix.adam(0.1).init(params))
+    small = packed(optix.adam(0.1), max_mean_leaf=6000).init(params)
+    assert small[0].mu["float32"].shape == (64 * 80 + 5000,)
+    every = packed(optix.adam(0.1), max_mean_leaf=None).init(params)
+    assert jax.tree.structure(every) == jax.tree.structure(small)
+    updates, _ = packed(optix.adam(0.1)).update(params, state, params)
+    expected, _ = optix.adam(0.1).update(params, state, params)
+    assert_within_ulps(updates, expected, 0)
+    with pytest.raises(
+        ValueError, match=r"packed: max_mean_leaf must be >= 1, got max_mean_leaf=0"
+    ):
+        packed(optix.adam(0.1), max_mean_leaf=0)

@@ -54,6 +54,11 @@ class Layout:
         """The dtype name of each leaf: the buffer it lives in."""
         return tuple(d.name for d in self.dtypes)
 
+    @property
+    def mean_leaf_size(self) -> float:
+        """Entries per leaf, on average over the leaves that are not ``None``."""
+        return sum(n for _, n in self.sizes) / max(len(self.shapes), 1)
+
     def abstract(self) -> Any:
         """The tree as ``jax.ShapeDtypeStruct`` leaves."""
         return self.treedef.unflatten(
