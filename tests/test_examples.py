@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
+# Modules whose names start with "_" hold code shared by examples; they are not examples.
+EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.py") if not p.name.startswith("_"))
 DIGITS = ROOT / "examples" / "train_digits.py"
 ACCURACY = re.compile(r"test accuracy: ([0-9.]+)")
 
