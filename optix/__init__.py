@@ -47,6 +47,7 @@ from optix.core import (
 )
 
 # Every optimizer and building block, by the names listed in each subpackage's __all__.
+from optix.interop import to_optax
 from optix.minimization import MinimizeStats, MinimizeStatus, minimize
 from optix.optimizers import *
 from optix.optimizers.adan import restart_adan

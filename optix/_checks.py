@@ -11,6 +11,8 @@ import numbers
 from typing import Any
 
 import jax
+import jax.core
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -78,7 +80,7 @@ def floating_dtype(fn: str, **values: Any) -> None:
         if value is None:
             continue
         try:
-            ok = jax.dtypes.issubdtype(np.dtype(value), np.floating)
+            ok = jnp.issubdtype(np.dtype(value), np.floating)
         except TypeError:
             ok = False
         if not ok:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -19,13 +19,23 @@ from optix.tree.leafwise import compute_dtype
 from optix.tree.structure import check_same_structure
 
 ArrayTree = jax.typing.ArrayLike | Iterable["ArrayTree"] | Mapping[Any, "ArrayTree"]
+"""An array, or lists, tuples and mappings nesting arrays."""
 PyTree = Any
+"""Any pytree: JAX containers and registered nodes, with any leaves."""
 Params = ArrayTree
+"""The parameters being optimized: a pytree of arrays."""
 Updates = Params
+"""Gradients coming in, updates going out: a pytree with the params' structure."""
 OptState = ArrayTree
+"""The state of a transformation: a pytree of arrays, usually NamedTuples."""
 Schedule = Callable[[jax.typing.ArrayLike], jax.typing.ArrayLike]
+"""A function from the step count to a hyperparameter value."""
 ScalarOrSchedule = float | jax.Array | Schedule
+"""A hyperparameter given as a number or as a ``Schedule`` of the step count."""
 MaskOrFn = Any | Callable[[Params], Any] | None
+"""A mask: a tree of bools with the params' structure (or a prefix of it), or a function
+of the params that returns one.
+"""
 
 
 class TransformInitFn(Protocol):
@@ -43,9 +53,19 @@ class TransformUpdateFn(Protocol):
 
 
 TransformUpdateExtraArgsFn = TransformUpdateFn
+"""Optax's name for ``TransformUpdateFn``: every optix ``update`` takes extra arguments."""
+
+if TYPE_CHECKING:
+    # Type checkers see Optax's class as the base, so an optix transformation passes where
+    # code annotates optax.GradientTransformation (Flax's nnx.Optimizer). At run time the
+    # class is a plain NamedTuple and optix never imports optax; without optax installed,
+    # type checkers see an unknown (Any) base.
+    from optax import GradientTransformationExtraArgs as _NamedPair
+else:
+    _NamedPair = NamedTuple
 
 
-class GradientTransformation(NamedTuple):
+class GradientTransformation(_NamedPair):
     """A pure pair of functions ``(init, update)``.
 
     ``update`` always accepts extra keyword arguments, so there is a single type;
@@ -57,6 +77,7 @@ class GradientTransformation(NamedTuple):
 
 
 GradientTransformationExtraArgs = GradientTransformation
+"""Optax's second name for ``GradientTransformation``: the same class."""
 
 
 class EmptyState(NamedTuple):
@@ -79,8 +100,11 @@ def safe_increment(count: jax.Array) -> jax.Array:
 
 
 safe_int32_increment = safe_increment
+"""Optax's name for ``safe_increment``."""
 
 
+# State fields named ``count`` (Optax's name) shadow ``tuple.count``; mypy reports that
+# override (python/mypy#3950), so those fields carry ``# type: ignore[assignment]``.
 def zero_count() -> jax.Array:
     """A fresh step counter: an int32 scalar zero."""
     return jnp.zeros([], jnp.int32)
@@ -89,10 +113,13 @@ def zero_count() -> jax.Array:
 def with_extra_args_support(tx: GradientTransformation) -> GradientTransformation:
     """Make ``tx.update`` ignore keyword arguments it does not declare.
 
-    Transformations built by optix already do; this adapts foreign ones (for
-    example an Optax transformation whose ``update`` takes no ``**extra_args``).
+    Transformations built by optix already do; this adapts foreign ones. An Optax
+    transformation whose ``update`` takes ``**extra_args`` receives every extra argument,
+    one that names them (``update(updates, state, params, *, value)``) receives those,
+    and a plain one (``update(updates, state, params=None)``) none, as in ``optax.chain``.
     """
-    if _takes_extra_args(tx.update):
+    declared = _declared_extra_args(tx.update)
+    if declared is None:
         # Any object with init/update qualifies (MultiSteps is a class, as in Optax).
         return (
             tx
@@ -101,18 +128,27 @@ def with_extra_args_support(tx: GradientTransformation) -> GradientTransformatio
         )
 
     def update(updates, state, params=None, **extra_args):
-        del extra_args
-        return tx.update(updates, state, params)
+        passed = {name: value for name, value in extra_args.items() if name in declared}
+        return tx.update(updates, state, params, **passed)
 
     return GradientTransformation(tx.init, update)
 
 
-def _takes_extra_args(fn: Callable) -> bool:
+def _declared_extra_args(fn: Callable) -> frozenset[str] | None:
+    """Names of the extra keyword arguments ``fn`` declares after updates, state and
+    params; ``None`` when it takes any (``**extra_args``, or a signature unknown)."""
     try:
-        parameters = inspect.signature(fn).parameters.values()
+        parameters = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):
-        return True
-    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    return frozenset(
+        p.name
+        for i, p in enumerate(parameters)
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+        or (i >= 3 and p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    )
 
 
 def identity() -> GradientTransformation:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Literal, NamedTuple
 
 import jax
@@ -197,6 +197,7 @@ def _solve(params, args, limits, *, fun, tx, norm, use_ftol, use_max_fun_evals):
         status = status_of(ok, gnorm, decrease_small, moved, num_iterations, num_fun_evals)
         new = _Carry(params, state, value, grad, gnorm, num_iterations, num_fun_evals, status)
         # A non-finite step is discarded: the carry keeps the last finite iterate.
+        kept: tuple[Any, Any, Any, Any, Any]
         kept = jax.tree.map(lambda n, o: jnp.where(ok, n, o), new[:5], carry[:5])
         return _Carry(*kept, num_iterations, num_fun_evals, status)
 
@@ -244,12 +245,13 @@ def _stored_pair(state: Any) -> tuple[Any, Any] | None:
     return pairs[-1] if pairs else None
 
 
-def _namedtuples(node: Any):
+def _namedtuples(node: Any) -> Iterator[Any]:
     """NamedTuples with ``value`` and ``grad`` fields inside ``node``, depth first, in order."""
-    if isinstance(node, tuple) and hasattr(node, "_fields"):
-        if "value" in node._fields and "grad" in node._fields:
+    fields = getattr(node, "_fields", None)
+    if isinstance(node, tuple) and fields is not None:
+        if "value" in fields and "grad" in fields:
             yield node
-        children = [getattr(node, f) for f in node._fields]
+        children = [getattr(node, f) for f in fields]
     elif isinstance(node, tuple | list):
         children = list(node)
     elif isinstance(node, dict):

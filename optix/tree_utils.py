@@ -1,4 +1,4 @@
-"""Optax-style names for the pytree utilities: ``tree_add`` for :func:`optix.tree.add`, etc."""
+"""Optax-style names for the pytree utilities: ``tree_add`` for ``optix.tree.add``, etc."""
 
 from optix.tree import (
     NamedTupleKey,

@@ -18,6 +18,7 @@ LAYERS = [
     "optix.projections",
     "optix.schedules",
     "optix.core",
+    "optix.interop",
     "optix.transforms",
     "optix.optimizers",
     "optix.precision",

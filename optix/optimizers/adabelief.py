@@ -34,7 +34,7 @@ _THRESHOLD = 5.0
 class ScaleByBeliefState(NamedTuple):
     """State of ``scale_by_belief``."""
 
-    count: jax.Array  # int32 scalar: number of updates applied so far
+    count: jax.Array  # type: ignore[assignment]  # int32 scalar: number of updates applied so far
     mu: Any  # param-shaped: EMA of g (dtype mu_dtype)
     nu: Any  # param-shaped: EMA of (g - mu)**2, plus eps_root every step (dtype nu_dtype)
 
@@ -42,7 +42,7 @@ class ScaleByBeliefState(NamedTuple):
 class ScaleByBeliefAmsgradState(NamedTuple):
     """State of ``scale_by_belief(amsgrad=True)``."""
 
-    count: jax.Array  # int32 scalar: number of updates applied so far
+    count: jax.Array  # type: ignore[assignment]  # int32 scalar: number of updates applied so far
     mu: Any  # param-shaped: EMA of g (dtype mu_dtype)
     nu: Any  # param-shaped: EMA of (g - mu)**2, plus eps_root every step (dtype nu_dtype)
     nu_max: Any  # param-shaped: running maximum of nu (dtype nu_dtype)

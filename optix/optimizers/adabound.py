@@ -20,7 +20,7 @@ from optix.tree.math import zeros_like
 class ScaleByAdaBoundState(NamedTuple):
     """State of ``scale_by_adabound``."""
 
-    count: jax.Array  # int32 scalar: number of updates applied so far
+    count: jax.Array  # type: ignore[assignment]  # int32 scalar: number of updates applied so far
     mu: Any  # param-shaped: EMA of g (dtype mu_dtype)
     nu: Any  # param-shaped: EMA of g**2 (dtype nu_dtype)
     nu_max: Any  # param-shaped running maximum of nu with amsbound (dtype nu_dtype), else None
@@ -40,7 +40,7 @@ def scale_by_adabound(
     gamma: float = 1e-3,
     eps: float = 1e-8,
     *,
-    base_lr: float = 1e-3,
+    base_lr: jax.typing.ArrayLike = 1e-3,
     amsbound: bool = False,
     mu_dtype: jax.typing.DTypeLike | None = None,
     nu_dtype: jax.typing.DTypeLike | None = None,
@@ -99,11 +99,11 @@ def scale_by_adabound(
     def leaf(step_size, lower, upper, g, mu, nu, nu_max=None):
         dt = compute_dtype(g, mu, nu)
         _, mu_new, nu_new = moments(g, mu, nu, b1, b2, dt)
-        v = jnp.maximum(nu_max.astype(dt), nu_new) if amsbound else nu_new
+        v = jnp.maximum(nu_max.astype(dt), nu_new) if nu_max is not None else nu_new
         step = step_size.astype(dt) / (jnp.sqrt(v) + eps)
         u = jnp.clip(step, lower.astype(dt), upper.astype(dt)) * mu_new
         new = (u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype))
-        return (*new, v.astype(nu_max.dtype)) if amsbound else new
+        return (*new, v.astype(nu_max.dtype)) if nu_max is not None else new
 
     def init(params):
         return ScaleByAdaBoundState(
@@ -135,7 +135,9 @@ def scale_by_adabound(
     return GradientTransformation(init, update)
 
 
-def _base_lr(fn: str, learning_rate: ScalarOrSchedule, base_lr: float | None) -> Any:
+def _base_lr(
+    fn: str, learning_rate: ScalarOrSchedule, base_lr: jax.typing.ArrayLike | None
+) -> jax.typing.ArrayLike:
     """The learning rate ``final_lr`` refers to: given, the constant, or the schedule at 0."""
     if base_lr is None:
         base_lr = learning_rate(0) if callable(learning_rate) else learning_rate
@@ -201,7 +203,7 @@ def _bounded(
     gamma: float,
     eps: float,
     weight_decay: ScalarOrSchedule,
-    base_lr: float | None,
+    base_lr: jax.typing.ArrayLike | None,
     amsbound: bool = False,
     **dtypes: jax.typing.DTypeLike | None,
 ) -> GradientTransformation:

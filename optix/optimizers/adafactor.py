@@ -35,7 +35,7 @@ class FactoredState(NamedTuple):
     params' tree structure.
     """
 
-    count: jax.Array  # int32 scalar: number of updates applied so far
+    count: jax.Array  # type: ignore[assignment]  # int32 scalar: number of updates applied so far
     v_row: Any  # factored leaves: EMA of g**2 averaged over the largest dim
     v_col: Any  # factored leaves: EMA of g**2 averaged over the second largest dim
     v: Any  # other leaves: param-shaped EMA of g**2
@@ -80,8 +80,9 @@ def _dims_from_state(g2, v_row, v_col, v) -> tuple[int, int] | None:
     shape = g2.shape
     if v.shape == shape:
         return None
+    default = factored_dims(shape, True, 0)
     pairs = itertools.permutations(range(len(shape)), 2)
-    for r, c in itertools.chain([factored_dims(shape, True, 0)], pairs):
+    for r, c in itertools.chain([default] if default else [], pairs):
         if _drop(shape, c) == v_row.shape and _drop(shape, r) == v_col.shape:
             break
     else:
@@ -93,7 +94,7 @@ def _dims_from_state(g2, v_row, v_col, v) -> tuple[int, int] | None:
     if unclear:
         raise ValueError(
             f"scale_by_factored_rms: the update of shape {shape} is split over the mesh "
-            f"axes {sorted(unclear)} but its factored state is not; shard v_row and v_col "
+            f"axes {sorted(unclear, key=str)} but its factored state is not; shard v_row and v_col "
             "like the params (optix.sharding.state_specs) so the split dims can be read."
         )
     return r, c
@@ -110,8 +111,8 @@ def scale_by_factored_rms(
     """Rescale updates by a factored estimate of the root mean square of the gradient.
 
     For each leaf, with g the incoming update, d = decay_rate_fn(count - step_offset,
-    decay_rate) (by default 1 - t**(-decay_rate), t = count - step_offset + 1) and
-    g2 = g**2 + epsilon. A leaf whose two largest dims (r = second largest, c = largest)
+    decay_rate) (by default ``1 - t**(-decay_rate)``, t = count - step_offset + 1) and
+    ``g2 = g**2 + epsilon``. A leaf whose two largest dims (r = second largest, c = largest)
     both have at least ``min_dim_size_to_factor`` entries is factored:
 
         v_row = d * v_row + (1 - d) * mean(g2, axis=c)

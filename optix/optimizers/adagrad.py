@@ -47,7 +47,7 @@ def scale_by_rss(
         eps_in_sqrt: Add ``eps`` under the square root (Optax) or after it (torch).
         nu_dtype: Dtype of ``sum_of_squares``; ``None`` keeps the params' dtype. It is
             updated in at least float32 and stored back in it; a bfloat16 sum stops
-            growing where g**2 is below about 2**-9 of it (8 significant bits).
+            growing where ``g**2`` is below about ``2**-9`` of it (8 significant bits).
 
     Returns:
         A GradientTransformation whose state is ``ScaleByRssState``.

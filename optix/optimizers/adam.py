@@ -25,7 +25,7 @@ from optix.tree.math import zeros_like
 class ScaleByAdamState(NamedTuple):
     """State of ``scale_by_adam`` (and ``scale_by_adamax``)."""
 
-    count: jax.Array  # int32 scalar: number of updates applied so far
+    count: jax.Array  # type: ignore[assignment]  # int32 scalar: number of updates applied so far
     mu: Any  # param-shaped: EMA of g (dtype mu_dtype)
     nu: Any  # param-shaped: EMA of g**2 (dtype nu_dtype)
 
@@ -140,8 +140,8 @@ def adam(
 ) -> GradientTransformation:
     """Adam: ``chain(scale_by_adam(...), scale_by_learning_rate(learning_rate))``.
 
-    Update rule and arguments: see ``scale_by_adam``; ``learning_rate`` is a number
-    >= 0 or a schedule of the step count.
+    Update rule and arguments: see ``scale_by_adam``; ``learning_rate`` is a
+    number >= 0 or a schedule of the step count.
     """
     check_moment_args("adam", b1, b2, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
     _checks.non_negative("adam", learning_rate=learning_rate)

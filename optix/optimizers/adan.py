@@ -191,7 +191,7 @@ def scale_by_adan(
         c1, c2, c3 = (bias_correction_factor(b, t) for b in (b1, b2, b3))
         clip = _clip_factor(updates, max_grad_norm, eps) if clips else jnp.ones([])
         updates, m, v, n, g = map_leaves(
-            lambda *leaves: leaf(*leaves, first, clip, c1, c2, c3),
+            lambda g, m, v, n, g_prev: leaf(g, m, v, n, g_prev, first, clip, c1, c2, c3),
             updates,
             state.m,
             state.v,
@@ -240,8 +240,15 @@ def adan(
 
     Args:
         learning_rate: Step size, >= 0, or a schedule of the step count.
-        b1, b2, b3, eps, eps_root, max_grad_norm, restart_cond, mu_dtype, nu_dtype: see
-            ``scale_by_adan``.
+        b1: Decay of the EMA of g, in [0, 1); as in ``scale_by_adan``.
+        b2: Decay of the EMA of the gradient differences, in [0, 1); as in ``scale_by_adan``.
+        b3: Decay of the EMA of the squared term, in [0, 1); as in ``scale_by_adan``.
+        eps: Added to the denominator outside the square root, >= 0.
+        eps_root: Added inside the square root, >= 0.
+        max_grad_norm: Clip the global norm of the gradients to this first; 0 disables it.
+        restart_cond: A function of the state returning whether to restart, or None.
+        mu_dtype: Dtype of the first-order moments; ``None`` keeps the params' dtype.
+        nu_dtype: Dtype of the second moment; ``None`` keeps the params' dtype.
         weight_decay: Decay rate, >= 0, or a schedule of the step count.
         mask: Where to apply the decay: a tree of bools or a function of the params.
         no_prox: Decoupled (AdamW-style) decay instead of the proximal one.

@@ -18,7 +18,7 @@ from optix.tree.math import zeros_like
 class ScaleByAmsgradState(NamedTuple):
     """State of ``scale_by_amsgrad``."""
 
-    count: jax.Array  # int32 scalar: number of updates applied so far
+    count: jax.Array  # type: ignore[assignment]  # int32 scalar: number of updates applied so far
     mu: Any  # param-shaped: EMA of g (dtype mu_dtype)
     nu: Any  # param-shaped: EMA of g**2 (dtype nu_dtype)
     nu_max: Any  # param-shaped: running maximum of nu, see nu_max_of (dtype nu_dtype)

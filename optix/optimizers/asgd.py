@@ -25,7 +25,7 @@ from optix.tree.state import get
 class ScaleByAsgdState(NamedTuple):
     """State of ``scale_by_asgd`` (torch.optim.ASGD's ``step``, ``eta``, ``mu``, ``ax``)."""
 
-    count: jax.Array  # int32 scalar: number of updates applied so far
+    count: jax.Array  # type: ignore[assignment]  # int32 scalar: number of updates applied so far
     eta: jax.Array  # scalar (default float dtype): step size of the next update
     mu: jax.Array  # scalar (default float dtype): averaging weight of the next update
     ax: Any  # param-shaped: the averaged parameters (dtype mu_dtype)

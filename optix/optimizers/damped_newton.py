@@ -43,7 +43,7 @@ class NewtonInfo(NamedTuple):
 class ScaleByNewtonState(NamedTuple):
     """State of ``scale_by_newton``."""
 
-    count: jax.Array  # int32 scalar: number of updates applied so far
+    count: jax.Array  # type: ignore[assignment]  # int32 scalar: number of updates applied so far
     info: NewtonInfo
 
 
@@ -137,7 +137,7 @@ def scale_by_newton(
 
 
 def _check_factor(fn: str, damping_factor: Any) -> None:
-    if isinstance(damping_factor, numbers.Real) and not damping_factor > 1:
+    if isinstance(damping_factor, numbers.Real) and not float(damping_factor) > 1:
         raise ValueError(f"{fn}: damping_factor must be > 1, got damping_factor={damping_factor!r}")
 
 

@@ -21,8 +21,8 @@ def _step_and_decay(lr):
     if isinstance(lr, int | float):
         root = math.sqrt(1.0 + lr * lr)
         return lr / root, lr / (root + 1.0)
-    root = jnp.sqrt(1.0 + lr * lr)
-    return lr / root, lr / (root + 1.0)
+    array_root = jnp.sqrt(1.0 + lr * lr)
+    return lr / array_root, lr / (array_root + 1.0)
 
 
 def fromage(learning_rate: ScalarOrSchedule, min_norm: float = 1e-6) -> GradientTransformation:

@@ -129,7 +129,8 @@ def with_sparse_rows(inner: GradientTransformation) -> GradientTransformation:
 class ScaleByLazyAdamState(NamedTuple):
     """State of ``scale_by_lazy_adam``."""
 
-    count: jax.Array  # int32 scalar: number of updates applied so far (all rows share it)
+    # int32 scalar: number of updates applied so far (all rows share it)
+    count: jax.Array  # type: ignore[assignment]
     mu: Any  # param-shaped: EMA of g over the steps that touched each row (dtype mu_dtype)
     nu: Any  # param-shaped: EMA of g**2 over the same steps (dtype nu_dtype)
 

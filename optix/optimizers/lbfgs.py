@@ -26,7 +26,7 @@ from optix.tree.math import norm, vdot, zeros_like
 class ScaleByLBFGSState(NamedTuple):
     """State of ``scale_by_lbfgs``, laid out as Optax's so its checkpoints map field by field."""
 
-    count: jax.Array  # int32 scalar: number of updates applied so far
+    count: jax.Array  # type: ignore[assignment]  # int32 scalar: number of updates applied so far
     params: Any  # param-shaped: the params of the previous update
     updates: Any  # param-shaped: the incoming updates (gradients) of the previous update
     diff_params_memory: Any  # per leaf (memory_size, *shape): s of update k in slot (k-1) % m

@@ -27,7 +27,7 @@ Mode = Literal["hard", "smooth", "refined"]
 class ScaleByLionState(NamedTuple):
     """State of ``scale_by_lion``."""
 
-    count: jax.Array  # int32 scalar: number of updates applied so far
+    count: jax.Array  # type: ignore[assignment]  # int32 scalar: number of updates applied so far
     mu: Any  # param-shaped: EMA of g with decay b2 (dtype mu_dtype)
 
 

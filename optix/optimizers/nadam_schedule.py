@@ -16,7 +16,7 @@ from optix.tree.math import zeros_like
 class ScaleByNadamState(NamedTuple):
     """State of ``scale_by_nadam``."""
 
-    count: jax.Array  # int32 scalar: number of updates applied so far
+    count: jax.Array  # type: ignore[assignment]  # int32 scalar: number of updates applied so far
     mu: Any  # param-shaped: EMA of g (dtype mu_dtype)
     nu: Any  # param-shaped: EMA of g**2 (dtype nu_dtype)
     mu_product: jax.Array  # scalar (default float dtype): product of mu_t so far

@@ -17,7 +17,7 @@ from optix.tree.math import zeros_like
 class ScaleByNovogradState(NamedTuple):
     """State of ``scale_by_novograd``."""
 
-    count: jax.Array  # int32 scalar: number of updates applied so far
+    count: jax.Array  # type: ignore[assignment]  # int32 scalar: number of updates applied so far
     mu: Any  # param-shaped: momentum of the normalised updates (dtype mu_dtype)
     nu: Any  # one scalar per leaf: EMA of the leaf's squared norm ||g||**2 (dtype nu_dtype)
 

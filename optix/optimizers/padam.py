@@ -19,7 +19,7 @@ from optix.tree.math import zeros_like
 class ScaleByPadamState(NamedTuple):
     """State of ``scale_by_padam``."""
 
-    count: jax.Array  # int32 scalar: number of updates applied so far
+    count: jax.Array  # type: ignore[assignment]  # int32 scalar: number of updates applied so far
     mu: Any  # param-shaped: EMA of g (dtype mu_dtype)
     nu: Any  # param-shaped: EMA of g**2 (dtype nu_dtype)
     nu_max: Any  # param-shaped running maximum of nu with amsgrad (dtype nu_dtype), else None
@@ -49,9 +49,9 @@ def scale_by_padam(
         nu_max = max(nu_max, nu),   v = nu_max          if amsgrad (else v = nu)
         u = sqrt(1 - b2**t) / (1 - b1**t) * mu / (sqrt(v) + eps)**(2 * partial)
 
-    This is the official code's rule. The paper's Algorithm 1 divides mu by v**partial
+    This is the official code's rule. The paper's Algorithm 1 divides mu by ``v**partial``
     with no bias corrections; the code raises (sqrt(v) + eps) to 2 * partial and keeps
-    the full sqrt(1 - b2**t) correction (not its 2 * partial power), so for
+    the full ``sqrt(1 - b2**t)`` correction (not its 2 * partial power), so for
     partial < 1/2 its early steps are smaller than a consistent correction would give.
     partial = 1/2 is AMSGrad (Adam with ``amsgrad=False``) with eps added to the raw
     root; partial = 0 is momentum SGD with the same step-size factor.
@@ -82,11 +82,11 @@ def scale_by_padam(
     def leaf(step_size, g, mu, nu, nu_max=None):
         dt = compute_dtype(g, mu, nu)
         _, mu_new, nu_new = moments(g, mu, nu, b1, b2, dt)
-        v = jnp.maximum(nu_max.astype(dt), nu_new) if amsgrad else nu_new
+        v = jnp.maximum(nu_max.astype(dt), nu_new) if nu_max is not None else nu_new
         exponent = jnp.asarray(2 * partial, dt)
         u = step_size.astype(dt) * mu_new / jnp.power(jnp.sqrt(v) + eps, exponent)
         new = (u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype))
-        return (*new, v.astype(nu_max.dtype)) if amsgrad else new
+        return (*new, v.astype(nu_max.dtype)) if nu_max is not None else new
 
     def init(params):
         return ScaleByPadamState(

@@ -25,14 +25,14 @@ from optix.tree.math import full_like, zeros_like
 class ScaleByRmsWithCountState(NamedTuple):
     """State of ``scale_by_rms``, with or without bias correction."""
 
-    count: jax.Array  # int32 scalar: number of updates applied so far
+    count: jax.Array  # type: ignore[assignment]  # int32 scalar: number of updates applied so far
     nu: Any  # param-shaped: EMA of g**2, starting at initial_scale (dtype nu_dtype)
 
 
 class ScaleByRStdDevWithCountState(NamedTuple):
     """State of ``scale_by_stddev``, with or without bias correction."""
 
-    count: jax.Array  # int32 scalar: number of updates applied so far
+    count: jax.Array  # type: ignore[assignment]  # int32 scalar: number of updates applied so far
     mu: Any  # param-shaped: EMA of g (dtype mu_dtype)
     nu: Any  # param-shaped: EMA of g**2, starting at initial_scale (dtype nu_dtype)
 
@@ -71,13 +71,14 @@ def _rms_leaf(g, mu, nu, c, decay, eps, eps_in_sqrt, bias_correction):
     c = c.astype(dt) if bias_correction else jnp.ones([], dt)
     nu_new = decay_ * nu.astype(dt) + one_minus_decay * g_ * g_
     var = nu_new / c
-    mu_new = None
+    mu_out = None
     if mu is not None:
         mu_new = decay_ * mu.astype(dt) + one_minus_decay * g_
         var = var - (mu_new / c) ** 2
+        mu_out = mu_new.astype(mu.dtype)
     d = jnp.sqrt(var + eps) if eps_in_sqrt else jnp.sqrt(var) + eps
     u = (g_ / d).astype(g.dtype)
-    return u, None if mu is None else mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
+    return u, mu_out, nu_new.astype(nu.dtype)
 
 
 def _scale_by_rms(

@@ -92,6 +92,9 @@ def scale_by_sm3(
         return ScaleBySM3State(mu=mu, nu=zeros_like(params, dtype=mu_dtype))
 
     def leaf(g, mu, nu):
+        # mu is a list of accumulators, or the int-keyed State that nnx.Optimizer makes
+        # of a list after its first update.
+        mu = jax.tree.leaves(mu)
         dt = compute_dtype(g, nu, *mu)
         g_ = g.astype(dt)
         b1_, one_minus_b1 = ema_weights(b1, dt)

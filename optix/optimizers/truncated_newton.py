@@ -41,7 +41,7 @@ class NewtonCGInfo(NamedTuple):
 class ScaleByNewtonCGState(NamedTuple):
     """State of ``scale_by_newton_cg``."""
 
-    count: jax.Array  # int32 scalar: number of updates applied so far
+    count: jax.Array  # type: ignore[assignment]  # int32 scalar: number of updates applied so far
     info: NewtonCGInfo
 
 

@@ -49,9 +49,9 @@ def _map(signed: bool) -> np.ndarray:
 def dynamic_quantization_map(signed: bool = True) -> np.ndarray:
     """The 256 sorted float32 values that uint8 codes stand for, in [-1, 1] or [0, 1].
 
-    With ``signed``: 0, 1 and, for each decade i = 0..6, the 2**i midpoints of an even
-    split of [0.1, 1] scaled by 10**(i - 6), with both signs (so -1 itself is not in the
-    map; its nearest value is -0.99297). Unsigned: the same with 2**(i + 1) midpoints per
+    With ``signed``: 0, 1 and, for each decade i = 0..6, the ``2**i`` midpoints of an even
+    split of [0.1, 1] scaled by ``10**(i - 6)``, with both signs (so -1 itself is not in the
+    map; its nearest value is -0.99297). Unsigned: the same with ``2**(i + 1)`` midpoints per
     decade and no negative values. These are ``create_dynamic_map(signed)`` of
     bitsandbytes with its defaults (7 exponent bits, 8 bits in total).
 

@@ -53,7 +53,7 @@ def stochastic_round(x: jax.Array, key: jax.Array) -> jax.Array:
 class StochasticRoundingState(NamedTuple):
     """State of ``with_stochastic_rounding``."""
 
-    count: jax.Array  # int32 scalar: number of updates applied so far
+    count: jax.Array  # type: ignore[assignment]  # int32 scalar: number of updates applied so far
     key: jax.Array  # uint32 key data: the base key, folded with count at each step
     inner_state: Any  # the inner state, bfloat16 leaves stored as such
 
@@ -105,7 +105,7 @@ def with_stochastic_rounding(
     def base_key():
         if isinstance(seed, int):
             return jax.random.key_data(jax.random.key(seed))
-        if jax.dtypes.issubdtype(jnp.asarray(seed).dtype, jax.dtypes.prng_key):
+        if jnp.issubdtype(jnp.asarray(seed).dtype, jax.dtypes.prng_key):
             return jax.random.key_data(seed)
         return jnp.asarray(seed, jnp.uint32)
 

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 Schedule = Callable[[jax.typing.ArrayLike], jax.typing.ArrayLike]
+"""A function from the step count to a hyperparameter value."""
 
 
 def as_float(value: jax.typing.ArrayLike) -> jax.Array:
@@ -30,7 +31,7 @@ def log_of(value: jax.typing.ArrayLike) -> jax.Array:
     Rounding a rate like 0.96 to float32 first would put a relative error of
     ``p * 3e-8`` into ``rate**p``; the logarithm of the exact rate avoids it.
     """
-    if isinstance(value, numbers.Real) and value > 0:
+    if isinstance(value, numbers.Real) and float(value) > 0:
         return as_float(math.log(value))
     return jnp.log(as_float(value))
 

@@ -114,7 +114,7 @@ def linear_schedule(
 def exponential_decay(
     init_value: jax.typing.ArrayLike,
     transition_steps: int,
-    decay_rate: float,
+    decay_rate: jax.typing.ArrayLike,
     transition_begin: int = 0,
     staircase: bool = False,
     end_value: jax.typing.ArrayLike | None = None,

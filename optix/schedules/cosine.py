@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import jax
 
@@ -183,7 +184,7 @@ def warmup_exponential_decay_schedule(
     return join_schedules([warmup, decay], [warmup_steps])
 
 
-def sgdr_schedule(cosine_kwargs: Iterable[dict[str, jax.typing.ArrayLike]]) -> Schedule:
+def sgdr_schedule(cosine_kwargs: Iterable[dict[str, Any]]) -> Schedule:
     """Warm restarts: ``warmup_cosine_decay_schedule`` cycles, one after another.
 
     Cycle i is ``warmup_cosine_decay_schedule(**cosine_kwargs[i])`` and lasts its

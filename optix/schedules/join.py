@@ -21,7 +21,7 @@ def _checked_boundaries(boundaries: Sequence[int], n_schedules: int) -> list[int
             f"{fn}: boundaries must have len(schedules) - 1 = {n_schedules - 1} entries, "
             f"got boundaries={boundaries!r}"
         )
-    out = []
+    out: list[int | float] = []
     for b in boundaries:
         if isinstance(b, bool) or not isinstance(b, numbers.Real) or not 0 <= b < math.inf:
             raise ValueError(f"{fn}: boundaries must be steps >= 0, got boundaries={boundaries!r}")
@@ -57,15 +57,15 @@ def join_schedules(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> 
             "join_schedules: schedules must be a non-empty sequence of functions of the "
             f"step count, got schedules={schedules!r}"
         )
-    boundaries = _checked_boundaries(boundaries, len(schedules))
-    integral = all(isinstance(b, int) for b in boundaries)
+    starts = _checked_boundaries(boundaries, len(schedules))
+    integral = all(isinstance(b, int) for b in starts)
 
     def schedule(count):
         step = jnp.asarray(count)
         if not (integral and jnp.issubdtype(step.dtype, jnp.integer)):
             step = as_float(step)
         value = as_float(schedules[0](step))
-        for boundary, later in zip(boundaries, schedules[1:], strict=True):
+        for boundary, later in zip(starts, schedules[1:], strict=True):
             value = jnp.where(step < boundary, value, as_float(later(step - boundary)))
         return value
 

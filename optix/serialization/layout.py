@@ -115,14 +115,14 @@ def section(title: str, lines: list[str]) -> list[str]:
 
 
 def check_fits(fn: str, source: str, target: Any, found: Mapping[StoredKey, Any]) -> None:
-    """Raise :class:`CheckpointMismatchError` unless ``found`` holds exactly the leaves of
+    """Raise ``CheckpointMismatchError`` unless ``found`` holds exactly the leaves of
     ``target`` with the same shapes and dtypes.
 
     Args:
       fn: the public function, for the message.
       source: what was read, e.g. ``"the checkpoint at /tmp/ckpt"``.
       target: the restore target (arrays or ``jax.ShapeDtypeStruct`` leaves).
-      found: :func:`stored_layout` of what was read.
+      found: ``stored_layout`` of what was read.
     """
     expected = expected_layout(fn, target)
     missing = [

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
 
@@ -34,7 +35,7 @@ class MigrationError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class MigrationReport:
-    """What :func:`migrate_state` did with each leaf; paths as text."""
+    """What ``migrate_state`` did with each leaf; paths as text."""
 
     copied: dict[str, str]  # new path -> the old path its value came from
     cast: dict[str, str]  # new path -> "float32 -> bfloat16" for copies that changed dtype
@@ -162,7 +163,7 @@ def migrate_leaves(
     count: Count,
     renames: Mapping[str, str],
 ) -> tuple[Any, MigrationReport]:
-    """The migrated state and its report; see :func:`migrate_state`."""
+    """The migrated state and its report; see ``migrate_state``."""
     old, new = leaves_with_paths(old_state), leaves_with_paths(template)
     matching = match_leaves([_renamed(p, renames) for p, _ in old], [p for p, _ in new])
     paired = dict(matching.pairs)
@@ -238,10 +239,10 @@ def migrate_state(
 
     Args:
       old_state: the restored old state (restore it into the old optimizer's
-        :func:`abstract_state`).
+        ``abstract_state``).
       new: the new transformation (then pass ``params``), or its freshly built state.
       params: the parameters, to build the new state with ``new.init(params)``.
-      strict: raise :class:`MigrationError` unless every new leaf is copied, counted or
+      strict: raise ``MigrationError`` unless every new leaf is copied, counted or
         selected by ``keep_fresh``; dropped old leaves are allowed.
       keep_fresh: ``keep_fresh(path, leaf) -> bool`` selecting new leaves to keep as the
         new init made them even when the old state has them, e.g.

@@ -72,9 +72,9 @@ def from_bytes(target: Any, data: bytes) -> Any:
     """Read msgpack bytes into the tree of ``target``.
 
     Args:
-      target: the tree to fill, e.g. :func:`abstract_state`: its NamedTuple classes, empty
+      target: the tree to fill, e.g. ``abstract_state``: its NamedTuple classes, empty
         states, dtypes and shardings are what comes back. It is not modified.
-      data: bytes from :func:`to_bytes` or ``flax.serialization.to_bytes``.
+      data: bytes from ``to_bytes`` or ``flax.serialization.to_bytes``.
 
     Returns:
       A new tree like ``target`` holding the stored values, as JAX arrays placed on each

@@ -27,7 +27,7 @@ def from_optax(optax_state: Any, new: Any, params: Any = None, *, count: Count =
     rate and weight decay always keep a step count (``ScaleByScheduleState``,
     ``WeightDecaySchedule``), so that a constant and a schedule give the same state,
     where Optax keeps ``EmptyState()`` for a constant. Leaves move over by class and field
-    names as in :func:`migrate_state`, and each count Optax lacks takes the step count of
+    names as in ``migrate_state``, and each count Optax lacks takes the step count of
     the nearest count that Optax has (``ScaleByAdamState.count`` for ``adam``). The state
     may come from a live Optax run or from an Optax checkpoint restored into
     ``jax.eval_shape(optax_tx.init, params)``. Optax's ``ScaleByRmsState`` and

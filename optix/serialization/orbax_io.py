@@ -3,7 +3,7 @@
 Orbax writes one array per leaf (typed PRNG keys included) and can restore each onto a
 different sharding than it was saved with. Without a target it returns dicts and lists
 with empty states as ``None``, and with a target of another shape or dtype it casts or
-fails deep inside; :func:`restore_state` therefore compares the checkpoint's metadata
+fails deep inside; ``restore_state`` therefore compares the checkpoint's metadata
 with the target first and restores only when every leaf fits.
 """
 
@@ -69,8 +69,8 @@ def restore_state(path: str | os.PathLike, target: Any) -> Any:
     """Read the Orbax checkpoint at ``path`` into the tree of ``target``.
 
     Args:
-      path: a directory written by :func:`save_state` (or Orbax's ``StandardCheckpointer``).
-      target: the tree to fill, e.g. :func:`abstract_state`, or a dict of abstract params,
+      path: a directory written by ``save_state`` (or Orbax's ``StandardCheckpointer``).
+      target: the tree to fill, e.g. ``abstract_state``, or a dict of abstract params,
         state and step. Its NamedTuple classes, empty states, dtypes and shardings are what
         comes back (a leaf with a sharding is read straight onto it, resharding if the
         checkpoint was written with another). It is not modified.

@@ -1,8 +1,8 @@
 """Leaves of a state with readable paths, and the keys checkpoints store them under.
 
-Paths name NamedTuple fields with :class:`optix.tree.NamedTupleKey`, which records the
+Paths name NamedTuple fields with ``optix.tree.NamedTupleKey``, which records the
 class name, so messages read ``[0].ScaleByAdamState.mu['w']``. Checkpoint formats keep
-only the field names, dict keys and positions: :func:`stored_key` gives a leaf's key as
+only the field names, dict keys and positions: ``stored_key`` gives a leaf's key as
 Flax's msgpack and Orbax write it, a tuple of strings such as ``('0', 'mu', 'w')``.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
 from optix.tree import NamedTupleKey, format_path
 
@@ -66,7 +67,7 @@ def show_stored(key: tuple[str, ...]) -> str:
 
 def is_typed_key(leaf: Any) -> bool:
     dtype = getattr(leaf, "dtype", None)
-    return dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
+    return dtype is not None and jnp.issubdtype(dtype, jax.dtypes.prng_key)
 
 
 def describe(shape: tuple[int, ...], dtype: Any) -> str:

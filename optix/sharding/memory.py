@@ -8,7 +8,9 @@ from typing import Any
 import jax
 
 
-def device_bytes(tree: Any) -> dict[jax.Device, int]:
+# jax.Device is an alias of jaxlib's device class, which ships without a stub; pyright
+# reads the alias as a variable, though it is the documented type of a device.
+def device_bytes(tree: Any) -> dict[jax.Device, int]:  # pyright: ignore[reportInvalidTypeForm]
     """Bytes of ``tree``'s arrays held by each local device (from their addressable shards).
 
     A replicated leaf counts in full on every device, a split one only its block.

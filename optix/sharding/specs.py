@@ -158,7 +158,7 @@ def param_table(params: Any, param_specs: Any) -> dict[tuple, tuple[tuple, Spec]
     return table
 
 
-def _mesh_of(params: Any, param_shardings: Any):
+def _mesh_of(params: Any, param_shardings: Any) -> jax.sharding.Mesh | jax.sharding.AbstractMesh:
     for sharding in jax.tree.leaves(
         param_shardings if param_shardings is not None else params,
         is_leaf=lambda x: isinstance(x, NamedSharding),
@@ -175,7 +175,7 @@ def state_specs(
     param_specs: Any = None,
     *,
     zero_axis: Any = None,
-    mesh: jax.sharding.Mesh | None = None,
+    mesh: jax.sharding.Mesh | jax.sharding.AbstractMesh | None = None,
 ) -> Any:
     """The ``PartitionSpec`` of every leaf of ``tx.init(params)``, from the params' specs.
 
@@ -215,14 +215,15 @@ def state_specs(
         )[0]
         if isinstance(node, registered)
     }
-    zero = None
+    zero: Callable[[Any, tuple[int, ...]], tuple[Any, ...]] | None = None
     if zero_axis is not None:
         mesh = mesh if mesh is not None else _mesh_of(params, param_specs)
         size = math.prod(mesh.shape[name] for name in axis_names(zero_axis))
 
-        def zero(spec, shape):
+        def split_along_zero_axis(spec: Any, shape: tuple[int, ...]) -> tuple[Any, ...]:
             return tuple(data_axis_spec(PartitionSpec(*spec), shape, zero_axis, size))
 
+        zero = split_along_zero_axis
         table = {path: (shape, zero(spec, shape)) for path, (shape, spec) in table.items()}
     flat, treedef = jax.tree_util.tree_flatten_with_path(state)
     specs = []
@@ -230,7 +231,7 @@ def state_specs(
         shape = tuple(leaf.shape)
         spec = _leaf_spec(path, leaf, table, typed_nodes)
         if spec is None:
-            spec = zero((None,) * len(shape), shape) if zero else (None,) * len(shape)
+            spec = zero((None,) * len(shape), shape) if zero is not None else (None,) * len(shape)
         specs.append(PartitionSpec(*_padded(spec, len(shape))))
     return treedef.unflatten(specs)
 
@@ -241,7 +242,7 @@ def state_shardings(
     param_shardings: Any = None,
     *,
     zero_axis: Any = None,
-    mesh: jax.sharding.Mesh | None = None,
+    mesh: jax.sharding.Mesh | jax.sharding.AbstractMesh | None = None,
 ) -> Any:
     """The ``NamedSharding`` of every leaf of ``tx.init(params)`` (see ``state_specs``).
 

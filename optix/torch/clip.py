@@ -6,6 +6,7 @@ import functools
 from typing import Any, NamedTuple
 
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
 
@@ -40,10 +41,13 @@ def _total_norm(leaves: list[jax.Array], norm_type: float) -> jax.Array:
     if not leaves:
         return jnp.zeros([], jnp.float32)
     dt = compute_dtype(*leaves)
+    # jnp.linalg.vector_norm is annotated ord: int | str, but it takes any float order
+    # (torch's norm_type, e.g. 1.5 or inf) and computes it.
+    order: Any = norm_type
     norms = [
-        jnp.linalg.vector_norm(g.astype(compute_dtype(g)), ord=norm_type).astype(dt) for g in leaves
+        jnp.linalg.vector_norm(g.astype(compute_dtype(g)), ord=order).astype(dt) for g in leaves
     ]
-    return jnp.linalg.vector_norm(jnp.stack(norms), ord=norm_type)
+    return jnp.linalg.vector_norm(jnp.stack(norms), ord=order)
 
 
 def clip_grad_norm(
@@ -113,7 +117,7 @@ def clip_grad_norm(
     return jax.tree.map(scale, grads), total
 
 
-def clip_grad_value(grads: Any, clip_value: jax.typing.ArrayLike) -> Any:
+def clip_grad_value(grads: Any, clip_value: float | jax.Array) -> Any:
     """torch.nn.utils.clip_grad_value_ as a pure function: clamp to ``[-clip_value, clip_value]``.
 
     For each leaf, with g the gradient:

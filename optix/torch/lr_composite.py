@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import numbers
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax.numpy as jnp
 
@@ -79,7 +80,7 @@ def multiplicative_lr(lr: float, lr_lambda: Callable) -> TorchLRSchedule:
     )
 
 
-def _members(fn: str, schedulers: Sequence[TorchLRSchedule]) -> tuple[list, object]:
+def _members(fn: str, schedulers: Sequence[TorchLRSchedule]) -> tuple[list, Any]:
     """The member schedulers and their common base lr (torch's share one optimizer)."""
     members = list(schedulers)
     if not members:

@@ -90,10 +90,10 @@ def cosine_annealing_warm_restarts(
     """torch.optim.lr_scheduler.CosineAnnealingWarmRestarts: SGDR's cosine cycles.
 
     lr(e) = eta_min + (lr - eta_min) * (1 + cos(pi * T_cur / T_i)) / 2, where cycle n
-    starts at S_n = T_0 * (T_mult**n - 1) / (T_mult - 1) (n * T_0 when T_mult == 1),
-    lasts T_i = T_0 * T_mult**n steps, and T_cur = e - S_n: torch's ``step()`` without
+    starts at ``S_n = T_0 * (T_mult**n - 1) / (T_mult - 1)`` (n * T_0 when T_mult == 1),
+    lasts ``T_i = T_0 * T_mult**n`` steps, and T_cur = e - S_n: torch's ``step()`` without
     an epoch argument, which counts T_cur in integers. The weight is computed as
-    sin(pi * (T_i - T_cur) / (2 T_i))**2, exact near the end of a cycle in float32.
+    ``sin(pi * (T_i - T_cur) / (2 T_i))**2``, exact near the end of a cycle in float32.
 
     Args:
         lr: Base learning rate (the value at each restart), >= 0.

@@ -61,8 +61,10 @@ def one_cycle_lr(
 
     Args:
         max_lr: Peak learning rate, >= 0.
-        total_steps: Length of the cycle, an int >= 1; or give both of
-        epochs, steps_per_epoch: whose product is the length.
+        total_steps: Length of the cycle, an int >= 1; or give both ``epochs`` and
+            ``steps_per_epoch`` instead.
+        epochs: Number of epochs, an int >= 1; the length is ``epochs * steps_per_epoch``.
+        steps_per_epoch: Steps in one epoch, an int >= 1.
         pct_start: Fraction of the cycle spent rising, in [0, 1].
         anneal_strategy: "cos" or "linear".
         cycle_momentum: Provide ``schedule.momentum`` (else it is None).
@@ -143,7 +145,7 @@ def cyclic_lr(
         lr(e) = base_lr + (max_lr - base_lr) * x * s
         momentum(e) = max_momentum - (max_momentum - base_momentum) * x * s
 
-    with s = 1 ("triangular"), 1 / 2**(cycle - 1) ("triangular2"), gamma**e
+    with s = 1 ("triangular"), ``1 / 2**(cycle - 1)`` ("triangular2"), ``gamma**e``
     ("exp_range"), or ``scale_fn(cycle)`` / ``scale_fn(e)`` (scale_mode "cycle" /
     "iterations"; it then replaces ``mode`` and gets the integer as torch passes it).
     The built-in modes fix their scale mode, as torch does.

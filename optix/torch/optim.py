@@ -35,7 +35,7 @@ def maximize_direction(maximize: bool) -> GradientTransformation:
 
 def check_adam_args(fn: str, lr: Any, betas: Betas, eps: Any, weight_decay: Any) -> None:
     _checks.non_negative(fn, lr=lr, eps=eps, weight_decay=weight_decay)
-    _checks.in_unit_interval(fn, **{"betas[0]": betas[0], "betas[1]": betas[1]})
+    _checks.in_unit_interval(fn, closed_right=False, **{"betas[0]": betas[0], "betas[1]": betas[1]})
 
 
 def adam_like(

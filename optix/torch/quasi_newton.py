@@ -22,7 +22,7 @@ FN = "optix.torch.lbfgs"
 class TorchLBFGSState(NamedTuple):
     """State of ``optix.torch.lbfgs``: torch's ``optimizer.state`` over the flat params."""
 
-    count: jax.Array  # int32: updates so far (torch's step() calls)
+    count: jax.Array  # type: ignore[assignment]  # int32: updates so far (torch's step() calls)
     func_evals: jax.Array  # int32: value_fn evaluations so far, torch's state["func_evals"]
     n_iter: jax.Array  # int32: L-BFGS iterations so far, torch's state["n_iter"]
     d: jax.Array  # (n,) the last search direction
@@ -40,7 +40,7 @@ class TorchLBFGSState(NamedTuple):
 
 
 class _Iteration(NamedTuple):
-    state: TorchLBFGSState
+    state: TorchLBFGSState | None  # None inside the step branches, which need no state
     x: jax.Array  # the flat params
     loss: jax.Array
     flat_grad: jax.Array
@@ -204,7 +204,7 @@ def lbfgs(
 
     def update(updates, state, params=None, *, value=None, grad=None, value_fn=None, **extra):
         grads = grad if updates is None else updates
-        check_objective(FN, params, value, grads, value_fn)
+        value_fn = check_objective(FN, params, value, grads, value_fn)
         check_same_structure(FN, updates=grads, params=params)
         _check_layout(params, state.layout)
         kwargs = value_fn_kwargs(value_fn, extra)
@@ -243,8 +243,10 @@ def lbfgs(
             return c.x, c.loss, c.flat_grad, t, 0 * one, 0 * one
 
         def iteration(c: _Iteration) -> _Iteration:
+            s = c.state
+            assert s is not None  # the loop's carry always holds it
             c = c._replace(n_iter=c.n_iter + 1)
-            s = c.state._replace(n_iter=safe_increment(c.state.n_iter))
+            s = s._replace(n_iter=safe_increment(s.n_iter))
             first, g = s.n_iter == 1, c.flat_grad
             y, step = g - s.prev_flat_grad, s.d * s.t
             s = _remember(s, y, step, ~first & (jnp.dot(y, step) > 1e-10))
@@ -288,6 +290,7 @@ def lbfgs(
         stop = ~ok | (_max_abs(g) <= tolerance_grad)
         start = _Iteration(state, x0, loss, g, 0 * one, one, stop)
         end = jax.lax.while_loop(lambda c: ~c.stop, iteration, start)
+        assert end.state is not None  # the loop's carry always holds it
         state = end.state._replace(count=safe_increment(state.count))
         return unflatten_like(grads, end.x - x0), state
 

@@ -44,7 +44,7 @@ def sparse_adam(
     """
     fn = "optix.torch.sparse_adam"
     _checks.positive(fn, lr=lr, eps=eps)
-    _checks.in_unit_interval(fn, **{"betas[0]": betas[0], "betas[1]": betas[1]})
+    _checks.in_unit_interval(fn, closed_right=False, **{"betas[0]": betas[0], "betas[1]": betas[1]})
     _checks.floating_dtype(fn, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
     direction = scale(-1.0) if maximize else identity()
     return chain(

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from optix import _checks
-from optix.core import GradientTransformation, OptState, Params, Updates, safe_increment, zero_count
+from optix.core import GradientTransformation, Params, Updates, safe_increment, zero_count
 from optix.transforms.conditional import as_transformation, keep_dtypes
 from optix.transforms.finite import ShouldSkipUpdateFunction
 from optix.tree.casting import cast_like
@@ -122,7 +122,7 @@ class MultiSteps:
     def update(
         self,
         updates: Updates,
-        state: MultiStepsState,
+        state: MultiStepsState | Any,
         params: Params | None = None,
         **extra_args: Any,
     ) -> tuple[Updates, MultiStepsState]:
@@ -170,7 +170,7 @@ class MultiSteps:
             skip_state=skip_state,
         )
 
-    def has_updated(self, state: MultiStepsState | OptState) -> jax.Array:
+    def has_updated(self, state: MultiStepsState | Any) -> jax.Array:
         """Whether the last call ran the inner optimizer (its updates are not zeros)."""
         return jnp.logical_and(state.mini_step == 0, state.gradient_step > 0)
 
@@ -182,7 +182,8 @@ class MultiSteps:
 class ApplyEvery(NamedTuple):
     """State of ``apply_every``."""
 
-    count: jax.Array  # int32: micro-steps into the current window, in [0, k)
+    # int32: micro-steps into the current window, in [0, k)
+    count: jax.Array  # type: ignore[assignment]
     grad_acc: Any  # param-shaped: sum of the window's updates so far
 
 

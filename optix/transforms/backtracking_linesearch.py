@@ -37,7 +37,7 @@ class _Search(NamedTuple):
     value: jax.Array
     grad: Any
     decrease_error: jax.Array
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]
 
 
 def scale_by_backtracking_linesearch(
@@ -53,7 +53,7 @@ def scale_by_backtracking_linesearch(
 ) -> GradientTransformation:
     """Scale the updates by the first step size tried that decreases the objective enough.
 
-    With f = value_fn, w the params, u the updates and slope = <grad, u>, the step sizes
+    With f = value_fn, w the params, u the updates and ``slope = <grad, u>``, the step sizes
     tried are eta_0 = min(increase_factor * previous eta, max_learning_rate), then
     eta_k = decrease_factor * eta_(k-1), until one satisfies the Armijo condition
 
@@ -119,7 +119,7 @@ def scale_by_backtracking_linesearch(
         )
 
     def update(updates, state, params=None, *, value=None, grad=None, value_fn=None, **extra_args):
-        protocol.check_objective(fn, params, value, grad, value_fn)
+        value_fn = protocol.check_objective(fn, params, value, grad, value_fn)
         stored = {"state.grad": state.grad} if store_grad else {}
         check_same_structure(fn, updates=updates, params=params, **stored)
         kwargs = protocol.value_fn_kwargs(value_fn, extra_args)

@@ -14,8 +14,11 @@ from optix.tree.math import norm
 from optix.tree.shards import split_axes
 
 ClipState = EmptyState
+"""State of ``clip``: Optax's name for ``EmptyState``."""
 ClipByGlobalNormState = EmptyState
+"""State of ``clip_by_global_norm``: Optax's name for ``EmptyState``."""
 AdaptiveGradClipState = EmptyState
+"""State of ``adaptive_grad_clip``: Optax's name for ``EmptyState``."""
 
 Axis = int | tuple[int, ...] | None
 
@@ -28,7 +31,7 @@ def wide_global_norm(updates) -> jax.Array:
     return norm(jax.tree.map(lambda u: u.astype(compute_dtype(u)), updates))
 
 
-def clip(max_delta: jax.typing.ArrayLike) -> GradientTransformation:
+def clip(max_delta: float | jax.Array) -> GradientTransformation:
     """Clip every entry of the updates to ``[-max_delta, max_delta]``.
 
     For each leaf, with g the incoming update:
@@ -210,7 +213,7 @@ def adaptive_grad_clip(
         if split:
             raise ValueError(
                 f"adaptive_grad_clip: a leaf of shape {g.shape} is split over the mesh axes "
-                f"{sorted(set(split))} inside reduce_over, and its unit norms need whole "
+                f"{sorted(set(split), key=str)} inside reduce_over, and its unit norms need whole "
                 "units; replicate it in shard_map, or use jax.jit with shardings."
             )
         dt = compute_dtype(g, p)

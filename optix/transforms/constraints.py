@@ -12,6 +12,7 @@ from optix.transforms.clipping import stateless_with_params
 from optix.tree.leafwise import compute_dtype
 
 NonNegativeParamsState = EmptyState
+"""State of ``keep_params_nonnegative``: Optax's name for ``EmptyState``."""
 
 
 def keep_params_nonnegative() -> GradientTransformation:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -71,6 +71,7 @@ def flatten(inner: GradientTransformation) -> GradientTransformation:
     def update(updates, state, params=None, **extra_args):
         flat_params = None if params is None else flatten_tree(params)
         flat_updates, state = inner.update(flatten_tree(updates), state, flat_params, **extra_args)
-        return unflatten_like(updates, flat_updates), state
+        # inner ran on one flat vector, so its updates are one.
+        return unflatten_like(updates, cast(jax.Array, flat_updates)), state
 
     return GradientTransformation(init, update)

@@ -32,13 +32,13 @@ class StatefulSchedule(Protocol):
 class WrappedScheduleState(NamedTuple):
     """State of ``WrappedSchedule``."""
 
-    count: jax.Array  # int32 scalar: number of updates applied so far
+    count: jax.Array  # type: ignore[assignment]  # int32 scalar: number of updates applied so far
 
 
 class WrappedSchedule:
     """A step-count schedule ``schedule_fn(count)`` as a ``StatefulSchedule``."""
 
-    def __init__(self, schedule_fn: Callable[[jax.Array], jax.typing.ArrayLike]):
+    def __init__(self, schedule_fn: Callable[[jax.Array], Any]):
         self.schedule_fn = schedule_fn
 
     def init(self) -> WrappedScheduleState:
@@ -59,7 +59,7 @@ class InjectHyperparamsState(NamedTuple):
     ``inject_hyperparams`` builds ``InjectStatefulHyperparamsState``.
     """
 
-    count: jax.Array  # int32 scalar
+    count: jax.Array  # type: ignore[assignment]  # int32 scalar
     hyperparams: dict[str, Any]
     inner_state: Any
 
@@ -67,7 +67,7 @@ class InjectHyperparamsState(NamedTuple):
 class InjectStatefulHyperparamsState(NamedTuple):
     """State of ``inject_hyperparams``."""
 
-    count: jax.Array  # int32 scalar: number of updates applied so far
+    count: jax.Array  # type: ignore[assignment]  # int32 scalar: number of updates applied so far
     hyperparams: dict[str, Any]  # the values the last update used (initial values after init)
     hyperparams_states: dict[str, Any]  # one state per scheduled hyperparameter
     inner_state: Any
@@ -277,12 +277,11 @@ def _static_args_hint(name: str):
     try:
         yield
     except TypeError as error:
-        error.add_note(
-            f"inject_hyperparams: {name} received its numeric arguments as arrays. An "
-            "argument used as a Python number (a size, or a value tested with `if`, such "
+        raise TypeError(
+            f"{error}\ninject_hyperparams: {name} received its numeric arguments as arrays. "
+            "An argument used as a Python number (a size, or a value tested with `if`, such "
             "as momentum=0 meaning no momentum buffer) must be named in static_args."
-        )
-        raise
+        ) from error
 
 
 def inject_stateful_hyperparams(

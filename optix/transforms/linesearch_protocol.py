@@ -99,8 +99,13 @@ def value_fn_kwargs(value_fn: Callable[..., Any], extra_args: dict[str, Any]) ->
     return {k: v for k, v in extra_args.items() if k != first and (takes_any or k in names)}
 
 
-def check_objective(fn: str, params: Any, value: Any, grad: Any, value_fn: Any) -> None:
-    """Raise a message naming the call line search updates expect if something is missing."""
+def check_objective(
+    fn: str, params: Any, value: Any, grad: Any, value_fn: Any
+) -> Callable[..., Any]:
+    """Raise a message naming the call line search updates expect if something is missing.
+
+    Returns ``value_fn``, checked to be callable.
+    """
     missing = [
         name
         for name, x in (
@@ -119,6 +124,7 @@ def check_objective(fn: str, params: Any, value: Any, grad: Any, value_fn: Any) 
         )
     if not callable(value_fn):
         raise TypeError(f"{fn}: value_fn must be a callable params -> scalar, got {value_fn!r}")
+    return value_fn
 
 
 def check_budget(fn: str, name: str, value: Any, low: int) -> None:

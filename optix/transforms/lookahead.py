@@ -8,9 +8,10 @@ weights and the slow weights live in the state, as in the PyTorch implementation
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, TypeGuard, cast
 
 import jax
+import jax.core
 import jax.numpy as jnp
 
 from optix import _checks
@@ -57,7 +58,7 @@ class SlowParamsState(NamedTuple):
     slow: Params  # the slow weights, for evaluation
 
 
-def _holds_fast_and_slow(params: Any) -> bool:
+def _holds_fast_and_slow(params: Any) -> TypeGuard[LookaheadParams]:
     # Duck-typed, so Optax's LookaheadParams work too.
     return hasattr(params, "fast") and hasattr(params, "slow")
 
@@ -284,6 +285,8 @@ def lookahead_in_state(
             raise ValueError(NO_PARAMS.format(fn="lookahead_in_state"))
         both = LookaheadParams(fast=params, slow=state.slow)
         new_updates, inner_state = inner.update(updates, state.inner_state, both, **extra_args)
+        # lookahead's updates have the structure of its params: fast and slow.
+        new_updates = cast(LookaheadParams, new_updates)
         slow = apply_updates(state.slow, new_updates.slow)
         return new_updates.fast, SlowParamsState(inner_state=inner_state, slow=slow)
 

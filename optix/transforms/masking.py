@@ -8,9 +8,10 @@ prefix of it: a leaf of the mask stands for the whole subtree of params below it
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeGuard
 
 import jax
+import jax.core
 import numpy as np
 
 from optix.core import GradientTransformation, MaskOrFn, Params, with_extra_args_support
@@ -30,7 +31,7 @@ class MaskedNode(NamedTuple):
     """Stands where ``masked`` hides a leaf: a node with no children, skipped by tree maps."""
 
 
-def is_tree_fn(tree_or_fn: Any) -> bool:
+def is_tree_fn(tree_or_fn: Any) -> TypeGuard[Callable[..., Any]]:
     """Whether a mask or label argument is a function of the params rather than a tree.
 
     A function is a single callable leaf; a callable pytree (an Equinox module, say)

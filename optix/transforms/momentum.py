@@ -65,7 +65,7 @@ def trace(
 class MomentumBufferState(NamedTuple):
     """State of ``momentum_buffer``."""
 
-    count: jax.Array  # int32 scalar: number of updates applied so far
+    count: jax.Array  # type: ignore[assignment]  # int32 scalar: number of updates applied so far
     momentum_buffer: jax.Array  # param-shaped (dtype accumulator_dtype)
 
 
@@ -123,12 +123,14 @@ def momentum_buffer(
 class EmaState(NamedTuple):
     """State of ``ema``."""
 
-    count: jax.Array  # int32 scalar: number of updates applied so far
+    count: jax.Array  # type: ignore[assignment]  # int32 scalar: number of updates applied so far
     ema: jax.Array  # param-shaped
 
 
 def ema(
-    decay: float, debias: bool = True, accumulator_dtype: jax.typing.DTypeLike | None = None
+    decay: jax.typing.ArrayLike,
+    debias: bool = True,
+    accumulator_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
     """Exponential moving average of the updates.
 

@@ -142,7 +142,7 @@ def measure_with_ema(
 class MonitoredState(NamedTuple):
     """State of ``monitored``: the stats of the last update, and the inner state."""
 
-    count: jax.Array  # int32 scalar: number of updates applied so far
+    count: jax.Array  # type: ignore[assignment]  # int32 scalar: number of updates applied so far
     grad_norm: jax.Array  # global L2 norm of the incoming updates
     update_norm: jax.Array  # global L2 norm of the outgoing updates
     param_norm: jax.Array  # global L2 norm of the params passed in (NaN without params)
@@ -198,8 +198,8 @@ def monitored(
         A GradientTransformation whose state is ``MonitoredState``.
 
     Raises:
-        ValueError: at ``init``, if ``learning_rate`` is None and ``inner``'s state holds
-        several learning rates.
+        ValueError: at ``init``, if ``learning_rate`` is None and ``inner``'s state
+            holds several learning rates.
 
     References:
         Checked against NumPy float64 norms in tests/transforms/test_monitor.py.
@@ -207,9 +207,10 @@ def monitored(
     inner = with_extra_args_support(inner)
 
     def read_lr(count, inner_state, dtype):
+        value: Any
         if learning_rate is None:
-            value = _held_learning_rate(inner_state)
-            value = jnp.nan if value is None else value
+            held = _held_learning_rate(inner_state)
+            value = jnp.nan if held is None else held
         else:
             value = learning_rate(count) if callable(learning_rate) else learning_rate
         return jnp.asarray(value).astype(dtype)

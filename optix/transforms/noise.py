@@ -19,12 +19,12 @@ from optix.tree.random import random_like
 class AddNoiseState(NamedTuple):
     """State of ``add_noise``."""
 
-    count: jax.Array  # int32 scalar: number of updates applied so far
+    count: jax.Array  # type: ignore[assignment]  # int32 scalar: number of updates applied so far
     rng_key: jax.Array  # the key's raw data (jax.random.key_data), uint32
 
 
 def _is_typed_key(key) -> bool:
-    return isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+    return isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
 
 
 def _typed_key(fn: str, key) -> jax.Array:
@@ -32,12 +32,12 @@ def _typed_key(fn: str, key) -> jax.Array:
     if _is_typed_key(key):
         return key
     if isinstance(key, numbers.Integral) and not isinstance(key, bool):
-        return jax.random.key(key)
+        return jax.random.key(int(key))
     if isinstance(key, jax.Array | np.ndarray) and jnp.issubdtype(key.dtype, jnp.integer):
         if key.ndim == 0:
             return jax.random.key(key)
         if key.dtype == np.uint32 and key.ndim == 1:
-            return jax.random.wrap_key_data(key)
+            return jax.random.wrap_key_data(jnp.asarray(key))
     raise TypeError(
         f"{fn}: key must be an int seed or a PRNG key (jax.random.key(seed)), got key={key!r}"
     )

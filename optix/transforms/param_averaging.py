@@ -22,7 +22,7 @@ from optix.tree.leafwise import bias_correction_factor, compute_dtype, ema_weigh
 class EmaParamsState(NamedTuple):
     """State of ``ema_params``."""
 
-    count: jax.Array  # int32 scalar: number of updates applied so far
+    count: jax.Array  # type: ignore[assignment]  # int32 scalar: number of updates applied so far
     ema_params: Any  # param-shaped: the averaged params (dtype accumulator_dtype)
 
 
@@ -81,7 +81,7 @@ def ema_params(
 
     def weights(count):
         dtype = jnp.result_type(float)
-        if debias:
+        if debias and not callable(decay):  # debias with a schedule was rejected above
             c = bias_correction_factor(decay, safe_increment(count))
             w_new = jnp.asarray(1 - decay, dtype) / c
             return 1 - w_new, w_new

@@ -18,6 +18,7 @@ class PartitionState(NamedTuple):
 
 
 MultiTransformState = PartitionState
+"""Optax's earlier name for ``PartitionState``: the same class."""
 
 
 def _names(labels: Any) -> str:
@@ -132,5 +133,5 @@ def partition(
     return GradientTransformation(init, update)
 
 
-# Optax keeps the earlier name for code that imports it.
 multi_transform = partition
+"""Optax's earlier name for ``partition``, kept for code that imports it."""

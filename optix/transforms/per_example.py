@@ -19,7 +19,7 @@ from optix.tree.leafwise import compute_dtype
 
 def _check_clip(fn: str, name: str, value: Any) -> None:
     # inf is a valid bound here (no clipping), so _checks.non_negative does not fit.
-    if isinstance(value, numbers.Real) and not value >= 0:
+    if isinstance(value, numbers.Real) and not float(value) >= 0:
         raise ValueError(f"{fn}: {name} must be >= 0, got {name}={value!r}")
 
 
@@ -91,7 +91,7 @@ def per_example_layer_norm_clip(
         C_k = C / sqrt(K)          if uniform
         C_k = C * sqrt(D_k / D)    otherwise
 
-    Either way sum_k C_k**2 = C**2, so the clipped example's global norm is at most C.
+    Either way ``sum_k C_k**2 = C**2``, so the clipped example's global norm is at most C.
 
     Args:
         grads: A tree of per-example gradients, every leaf with the batch on axis 0.

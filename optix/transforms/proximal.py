@@ -24,7 +24,7 @@ from optix.tree.structure import check_same_structure
 class ProximalDecayState(NamedTuple):
     """State of ``proximal_decay``."""
 
-    count: jax.Array  # int32 scalar: number of updates applied so far
+    count: jax.Array  # type: ignore[assignment]  # int32 scalar: number of updates applied so far
 
 
 def proximal_decay(

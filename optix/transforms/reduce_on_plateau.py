@@ -26,7 +26,8 @@ class ReduceLROnPlateauState(NamedTuple):
     best_value: jax.Array  # best value so far (torch's best)
     plateau_count: jax.Array  # int32: decisions without improvement (torch's num_bad_epochs)
     cooldown_count: jax.Array  # int32: decisions left in cooldown (torch's cooldown_counter)
-    count: jax.Array  # int32: values accumulated toward the next decision
+    # int32: values accumulated toward the next decision
+    count: jax.Array  # type: ignore[assignment]
     avg_value: jax.Array  # mean of the values accumulated so far
 
 

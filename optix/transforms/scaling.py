@@ -20,12 +20,13 @@ from optix.core import (
 )
 
 ScaleState = EmptyState
+"""State of ``scale``: Optax's name for ``EmptyState``."""
 
 
 class ScaleByScheduleState(NamedTuple):
     """State of ``scale_by_schedule`` and ``scale_by_learning_rate``."""
 
-    count: jax.Array  # int32 scalar: number of updates applied so far
+    count: jax.Array  # type: ignore[assignment]  # int32 scalar: number of updates applied so far
 
 
 def scale_leaves(factor: jax.typing.ArrayLike, updates):

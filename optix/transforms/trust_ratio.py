@@ -12,6 +12,7 @@ from optix.tree.leafwise import compute_dtype, map_leaves
 from optix.tree.shards import leaf_total
 
 ScaleByTrustRatioState = EmptyState
+"""State of ``scale_by_trust_ratio``: Optax's name for ``EmptyState``."""
 
 
 def clipped_norm(x: jax.Array, min_norm, max_norm=None) -> jax.Array:

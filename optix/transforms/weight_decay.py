@@ -28,12 +28,13 @@ NO_PARAMS = (
 class WeightDecaySchedule(NamedTuple):
     """State of ``add_decayed_weights``."""
 
-    count: jax.Array  # int32 scalar: number of updates applied so far
+    count: jax.Array  # type: ignore[assignment]  # int32 scalar: number of updates applied so far
 
 
-# Optax's name for the state of a constant decay, kept for code that imports it; optix's
-# add_decayed_weights keeps WeightDecaySchedule in every case.
 AddDecayedWeightsState = EmptyState
+"""Optax's name for the state of a constant decay (``EmptyState``), kept for code that
+imports it; optix's ``add_decayed_weights`` keeps ``WeightDecaySchedule`` in every case.
+"""
 
 
 def add_decayed_weights(

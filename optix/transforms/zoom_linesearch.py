@@ -48,7 +48,7 @@ def scale_by_zoom_linesearch(
 ) -> GradientTransformation:
     """Scale the updates by a step size satisfying the strong Wolfe conditions.
 
-    The updates u must be a descent direction at the params w (slope = <grad, u> < 0;
+    The updates u must be a descent direction at the params w (``slope = <grad, u> < 0``;
     put ``scale(-1.0)`` or a quasi-Newton direction before this). The search looks for
     eta with, for f = value_fn (``tol`` relaxing both):
 
@@ -57,8 +57,8 @@ def scale_by_zoom_linesearch(
 
     and returns eta * u. Near a minimum, where f cannot resolve the decrease, the first
     condition may be met instead by Hager and Zhang's approximate form
-    <grad f(w + eta u), u> <= (2 slope_rtol - 1) slope, accepted when
-    f(w + eta u) <= f(w) + approx_dec_rtol * |f(w)| (``approx_dec_rtol=None``: off).
+    ``<grad f(w + eta u), u> <= (2 slope_rtol - 1) slope``, accepted when
+    ``f(w + eta u) <= f(w) + approx_dec_rtol * |f(w)|`` (``approx_dec_rtol=None``: off).
     Bracketing tries eta = guess, increase_factor * guess, ... (capped at
     ``max_learning_rate``) until a bracket holds a good step; zooming then tries the
     safeguarded minimizer of a cubic (else a quadratic, else the midpoint) fitted to the
@@ -141,7 +141,7 @@ def scale_by_zoom_linesearch(
         )
 
     def update(updates, state, params=None, *, value=None, grad=None, value_fn=None, **extra_args):
-        protocol.check_objective(fn, params, value, grad, value_fn)
+        value_fn = protocol.check_objective(fn, params, value, grad, value_fn)
         check_same_structure(fn, updates=updates, params=params, **{"state.grad": state.grad})
         kwargs = protocol.value_fn_kwargs(value_fn, extra_args)
         dt = protocol.scalar_dtype(params)

@@ -1,10 +1,10 @@
 """The loop of the zoom line search: bracketing (Nocedal & Wright's Algorithm 3.5), then
 zooming into the bracket (Algorithm 3.6), one ``value_fn`` evaluation per iteration.
 
-The search is a ``lax.while_loop`` over :class:`ZoomSearchState`; it stops when a step
+The search is a ``lax.while_loop`` over ``ZoomSearchState``; it stops when a step
 satisfies both conditions (``done``) or the search gives up (``failed``: the budget ran
 out, or the bracket is below ``interval_threshold`` once a step of sufficient decrease
-is known). :func:`outcome` then picks the step returned and the status.
+is known). ``outcome`` then picks the step returned and the status.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class ZoomHyperparams(NamedTuple):
 class ZoomSearchState(NamedTuple):
     """State of the loop within one update (not kept between updates)."""
 
-    count: jax.Array  # int32: value_fn evaluations so far
+    count: jax.Array  # type: ignore[assignment]  # int32: value_fn evaluations so far
     stepsize: jax.Array  # last step size tried, with its value, gradient and slope
     value: jax.Array
     grad: Any

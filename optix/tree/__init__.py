@@ -1,7 +1,7 @@
 """Pytree utilities: leafwise math, moment updates, dtypes, random trees, state access.
 
 Names match ``optax.tree_utils`` without the ``tree_`` prefix; the prefixed names
-live in :mod:`optix.tree_utils`.
+live in ``optix.tree_utils``.
 """
 
 from optix.tree.casting import cast, cast_like, dtype

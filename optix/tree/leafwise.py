@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 
 
-def compute_dtype(*leaves: jax.Array) -> jnp.dtype:
+def compute_dtype(*leaves: jax.Array | jax.ShapeDtypeStruct) -> jnp.dtype:
     """The dtype for per-leaf math: the widest of the leaves' dtypes, at least float32.
 
     Moments stored in bf16 are read into float32, updated there and stored back, so

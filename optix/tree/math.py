@@ -4,7 +4,7 @@ Names match ``optax.tree_utils`` without the ``tree_`` prefix. Reductions over a
 leaves (``sum``, ``max``, ``min``, ``norm``, ``vdot``, ``size``) span every device inside
 ``optix.tree.shards.reduce_over`` (for ``jax.shard_map``). Binary operations
 between two trees follow JAX's promotion rules; an array hyperparameter (``scalar``
-in :func:`scale`, the bounds of :func:`clip`) is cast to each floating leaf's dtype,
+in ``scale``, the bounds of ``clip``) is cast to each floating leaf's dtype,
 and reductions promote per-leaf results explicitly, so all of these also work under
 ``jax_numpy_dtype_promotion="strict"``.
 """

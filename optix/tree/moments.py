@@ -1,6 +1,6 @@
 """Exponential moving averages of gradient moments over pytrees, and bias correction.
 
-Each leaf is updated in at least float32 (:func:`optix.tree.leafwise.compute_dtype`)
+Each leaf is updated in at least float32 (``optix.tree.leafwise.compute_dtype``)
 and returned in the standard promotion of the update's and the moment's dtypes, so
 bf16 moments lose precision once, when stored, and mixed bf16/f32 trees also work
 under strict dtype promotion. ``None`` update leaves give ``None`` moments.
@@ -49,7 +49,7 @@ def update_moment(updates: Any, moments: Any, decay: Any, order: int | float) ->
 
 
 def update_moment_per_elem_norm(updates: Any, moments: Any, decay: Any, order: int | float) -> Any:
-    """EMA of ``|g|**order`` per element; for real updates the same as :func:`update_moment`.
+    """EMA of ``|g|**order`` per element; for real updates the same as ``update_moment``.
 
     For complex updates the moment is real: ``|g|**order`` is computed as
     ``(re**2 + im**2)**(order / 2)`` without a square root.
@@ -92,7 +92,7 @@ def bias_correction(moment: Any, decay: Any, count: Any) -> Any:
     """Divide every leaf of ``moment`` by ``1 - decay**count``.
 
     The factor is computed accurately in the default float dtype (see
-    :func:`optix.tree.leafwise.bias_correction_factor`), then cast to each leaf's
+    ``optix.tree.leafwise.bias_correction_factor``), then cast to each leaf's
     dtype, so bf16 moments stay bf16.
     """
     factor = bias_correction_factor(decay, count)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
 
 def split_key_like(rng_key: jax.Array, target_tree: Any) -> Any:
@@ -47,7 +48,7 @@ def unwrap_random_key_data(input_tree: Any) -> Any:
     """Replace typed PRNG key leaves by their raw ``uint32`` key data; keep other leaves."""
 
     def unwrap(x: Any) -> Any:
-        if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+        if isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
             return jax.random.key_data(x)
         return x
 

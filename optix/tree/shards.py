@@ -50,7 +50,8 @@ def reduce_over(axis_name: Hashable | Sequence[Hashable]) -> Iterator[None]:
         ValueError: when a reduction runs inside a ``shard_map`` over one of the axes
             that was built with ``check_vma=False``.
     """
-    names = (axis_name,) if isinstance(axis_name, str) else tuple(axis_name)
+    # As in JAX, a tuple or list names several axes and any other hashable names one.
+    names = tuple(axis_name) if isinstance(axis_name, tuple | list) else (axis_name,)
     active = _ACTIVE.get()
     token = _ACTIVE.set(active + tuple(n for n in names if n not in active))
     try:

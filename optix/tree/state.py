@@ -2,7 +2,7 @@
 
 A ``key`` names a value in one of three ways: a dict key, a NamedTuple field, or
 the class name of a NamedTuple (which names the whole tuple). Paths are tuples of
-JAX key entries, except that NamedTuple fields appear as :class:`NamedTupleKey`,
+JAX key entries, except that NamedTuple fields appear as ``NamedTupleKey``,
 which also records the tuple's class name, so a ``filtering(path, value)`` callback
 can tell ``ScaleByAdamState.count`` from ``ScaleByScheduleState.count``.
 """
@@ -38,7 +38,7 @@ def _is_namedtuple(x: Any) -> bool:
 def _split(node: Any) -> tuple[list[tuple[Any, Any]], Callable[[list[Any]], Any]]:
     """A node's children as ``(path entry, child)`` pairs, and a function rebuilding it.
 
-    Leaves have no children; NamedTuple fields get :class:`NamedTupleKey` entries.
+    Leaves have no children; NamedTuple fields get ``NamedTupleKey`` entries.
     """
     if _is_namedtuple(node):
         name = type(node).__name__
@@ -107,7 +107,7 @@ def get_all_with_path(
 
 def format_path(path: KeyPath) -> str:
     """A path as text, e.g. ``[0].ScaleByAdamState.mu['w']``."""
-    parts = []
+    parts: list[str] = []
     for entry in path:
         text = str(entry)
         parts.append(f".{text}" if isinstance(entry, NamedTupleKey) and parts else text)
@@ -134,7 +134,7 @@ def get(tree: Any, key: Any, default: Any = None, filtering: Filtering | None = 
 def set(tree: Any, filtering: Filtering | None = None, /, **kwargs: Any) -> Any:
     """A copy of ``tree`` where every value a keyword names is replaced by its value.
 
-    Every match that :func:`get_all_with_path` would report (with the same
+    Every match that ``get_all_with_path`` would report (with the same
     ``filtering``) is replaced, except matches nested inside a replaced value.
     Untouched subtrees are returned as they are.
 
@@ -145,7 +145,7 @@ def set(tree: Any, filtering: Filtering | None = None, /, **kwargs: Any) -> Any:
 
 
 def assign(tree: Any, filtering: Filtering | None = None, /, **kwargs: Any) -> Any:
-    """:func:`set`, with each new value cast to the dtype of the value it replaces.
+    """``set``, with each new value cast to the dtype of the value it replaces.
 
     ``assign(state, learning_rate=0.05)`` stores an array of the old value's dtype and
     shape, so a jitted step taking the state is not compiled again (a Python float in
@@ -200,9 +200,9 @@ def _replace_all(
 
     def replace(path: KeyPath, node: Any) -> Any:
         if _is_namedtuple(node):
-            name = type(node).__name__
-            if name in kwargs and selected(path, node):
-                return make(kwargs[name], node)
+            class_name = type(node).__name__
+            if class_name in kwargs and selected(path, node):
+                return make(kwargs[class_name], node)
         children, rebuild = _split(node)
         if not children:
             return node
@@ -223,7 +223,7 @@ def _replace_all(
 
 
 def inside(*names: Any) -> Filtering:
-    """A ``filtering`` for :func:`get`, :func:`set` and :func:`assign`: keep the matches
+    """A ``filtering`` for ``get``, ``set`` and ``assign``: keep the matches
     whose path passes through each of ``names``, in that order.
 
     A name is a NamedTuple class name (``"ScaleByAdamState"``), a dict key (a

@@ -542,10 +542,10 @@ def test_static_args_must_name_parameters():
 
 
 def test_a_size_argument_made_an_array_says_to_make_it_static():
+    # The hint is part of the message: Python 3.10 has no exception notes.
     tx = inject_hyperparams(optix.adafactor, exact_constants=False)(learning_rate=0.1)
-    with pytest.raises(TypeError) as info:
+    with pytest.raises(TypeError, match="must be named in static_args"):
         tx.init({"w": jnp.ones((3, 4))})
-    assert "static_args" in "".join(info.value.__notes__)
 
 
 def test_construction_validates_like_the_factory():

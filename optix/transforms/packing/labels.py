@@ -97,7 +97,8 @@ class Labeler:
 
     def _read(self, env: dict, var: Any) -> Label:
         if isinstance(var, Literal):
-            return Label("G", self._literal(var.val, var.aval.dtype), None, True)
+            aval: Any = var.aval  # a ShapedArray; typed as its abstract base
+            return Label("G", self._literal(var.val, aval.dtype), None, True)
         return env[var]
 
     def _literal(self, value: Any, dtype: Any) -> int:
@@ -132,7 +133,11 @@ class Labeler:
             return [x]
         if len(ins) == 1 and name in REDUCTIONS and eqn.params["axes"] == tuple(range(len(shape))):
             group = self.groups[x.leaf]
-            return [self._complete(REDUCTIONS[name], (), {x.leaf}, {(group, x.sig)})]
+            return [
+                self._complete(
+                    REDUCTIONS[name], (), frozenset({x.leaf}), frozenset({(group, x.sig)})
+                )
+            ]
         raise NotElementwise(f"{name} is applied to the values of a leaf")
 
     def _dot(self, eqn: Any, ins: list[Label]) -> Label:
@@ -145,7 +150,9 @@ class Labeler:
         if tuple(ca) != full or tuple(cb) != full:
             raise NotElementwise("a matrix product involves the values of a leaf")
         sig = self.intern((self._key(eqn, False), a.sig, b.sig))
-        return self._complete("add", (), {a.leaf}, {(self.groups[a.leaf], sig)})
+        return self._complete(
+            "add", (), frozenset({a.leaf}), frozenset({(self.groups[a.leaf], sig)})
+        )
 
     def _key(self, eqn: Any, keep_shapes: bool) -> tuple:
         items = []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -168,7 +168,7 @@ def _over_trees(
             return inner.update(updates, state, params, **extra_args)
         flat_params = None if params is None else layout.pack(params)
         flat, state = inner.update(layout.pack(updates), state, flat_params, **extra_args)
-        return layout.unpack(flat), state
+        return layout.unpack(cast(dict[str, jax.Array], flat)), state
 
     return GradientTransformation(init, update)
 
