@@ -3,8 +3,11 @@
 Reads the JSON that ``optimizer_step.py --out`` and ``compile_time.py --out`` write:
 
     python benchmarks/optimizer_step.py --optimizers adamw --out /tmp/step.json
-    python benchmarks/compile_time.py --leaves 10,100,1000,4096,5000 --out /tmp/compile.json
-    python benchmarks/plot_headline.py --step /tmp/step.json --compile /tmp/compile.json \
+    python benchmarks/compile_time.py --leaves 10,100,1000,4096 --out /tmp/compile.json
+    python benchmarks/compile_time.py --leaves 5000 --cases "clip+adamw(warmup-cosine)" \
+        --libraries packed,Optax --out /tmp/compile5000.json
+    python benchmarks/plot_headline.py --step /tmp/step.json \
+        --compile /tmp/compile.json /tmp/compile5000.json \
         --out benchmarks/headline.png
 """
 
@@ -27,15 +30,18 @@ COMPILE_SERIES = ["optix", "packed", "Optax"]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--step", required=True)
-    parser.add_argument("--compile", required=True)
+    parser.add_argument("--compile", required=True, nargs="+", help="one or more JSON files")
     parser.add_argument("--optimizer", default="adamw")
     parser.add_argument("--case", default="clip+adamw(warmup-cosine)")
     parser.add_argument("--out", default="benchmarks/headline.png")
     args = parser.parse_args()
     with open(args.step) as f:
         steps = [r for r in json.load(f)["rows"] if r["optimizer"] == args.optimizer]
-    with open(args.compile) as f:
-        compiles = [r for r in json.load(f)["rows"] if r["case"] == args.case]
+    compiles = []
+    for path in args.compile:
+        with open(path) as f:
+            compiles += [r for r in json.load(f)["rows"] if r["case"] == args.case]
+    compiles.sort(key=lambda r: r["leaves"])
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
     labels = [f"{fmt_size(r['size'])}\n{r['leaves']} leaves" for r in steps]

@@ -57,6 +57,8 @@ def options() -> dict:
             cases[f"{name}(mu_dtype=bf16, nu_dtype=bf16)"] = lambda n=name: getattr(optix, n)(
                 1e-3, mu_dtype=bf16, nu_dtype=bf16
             )
+    cases["adafactor() (defaults: factored, no momentum)"] = lambda: optix.adafactor(1e-3)
+    cases["sm3() (defaults, momentum 0.9)"] = lambda: optix.sm3(1e-3)
     cases["adafactor(factored=False)"] = lambda: optix.adafactor(1e-3, factored=False)
     cases["adafactor(momentum=0.9)"] = lambda: optix.adafactor(1e-3, momentum=0.9)
     cases["sgd(momentum=0.9)"] = lambda: optix.sgd(1e-3, momentum=0.9)
