@@ -97,7 +97,14 @@ def main():
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path(__file__).with_suffix(".png"))
+    parser.add_argument(
+        "--optimizers", default=",".join(OPTIMIZERS), help="comma-separated subset to train"
+    )
     args = parser.parse_args()
+    unknown = sorted(set(args.optimizers.split(",")) - set(OPTIMIZERS))
+    if unknown:
+        parser.error(f"unknown optimizers {unknown}; choose from {sorted(OPTIMIZERS)}")
+    chosen = {name: OPTIMIZERS[name] for name in args.optimizers.split(",")}
 
     data = load_data()
     x_train, y_train, *_ = data
@@ -109,8 +116,8 @@ def main():
     tail = max(1, args.steps // 10)
 
     results = {}
-    with tqdm(total=len(OPTIMIZERS) * args.steps, desc="steps, all optimizers") as progress:
-        for name, make in OPTIMIZERS.items():
+    with tqdm(total=len(chosen) * args.steps, desc="steps, all optimizers") as progress:
+        for name, make in chosen.items():
             progress.set_postfix(now=name)
             batch_stream = ((x_train[i], y_train[i]) for i in batch_indices)
             losses, accuracies = train_all_rates(
@@ -133,8 +140,14 @@ def main():
     width = max(1, args.steps // 50)
     steps = np.arange(width, args.steps + 1)
     curves = {n: np.convolve(results[n][0], np.ones(width) / width, "valid") for n in ranked}
-    fig, axes = plt.subplots(4, 5, figsize=(17, 10.4), sharex=True, sharey=True)
-    for rank, (ax, name) in enumerate(zip(axes.flat, ranked, strict=True), start=1):
+    cols = min(5, len(ranked))
+    rows = -(-len(ranked) // cols)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(3.4 * cols, 2.6 * rows), sharex=True, sharey=True, squeeze=False
+    )
+    for ax in axes.flat[len(ranked) :]:
+        ax.set_axis_off()
+    for rank, (ax, name) in enumerate(zip(axes.flat, ranked, strict=False), start=1):
         for other in ranked:  # not antialiased: 400 background curves would bloat the PNG
             ax.plot(steps, curves[other], color="0.78", lw=0.6, antialiased=False)
         _, accuracy, lr = results[name]
@@ -145,7 +158,7 @@ def main():
     plt.setp(axes[-1], xlabel="step")
     plt.setp(axes[:, 0], ylabel="training loss")
     fig.suptitle(
-        f"Digits MLP: {len(OPTIMIZERS)} optix optimizers, {args.steps} steps of batch "
+        f"Digits MLP: {len(chosen)} optix optimizers, {args.steps} steps of batch "
         f"{args.batch_size} (cross-entropy, running mean over {width} steps), each at its best "
         "learning rate in 1e-4 to 1; ranked by mean training loss"
     )

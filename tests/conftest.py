@@ -9,18 +9,22 @@ never a skip.
 """
 
 import os
-
-# The suite compiles thousands of small programs, where LLVM's optimizations cost more
-# compile time than they save in run time (about a sixth of the suite's CPU time). It
-# changes code generation only; examples and device subprocesses inherit it. XLA reads
-# XLA_FLAGS when JAX starts its backend, after this.
-os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0"
+import tempfile
 
 import jax
 import pytest
 
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+# Many tests compile the same programs (one optimizer's step in several suites): XLA's
+# persistent cache, shared by the xdist workers of one run, compiles each once. A cached
+# executable is the one XLA built, so the numbers do not change.
+_run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+_cache = os.path.join(tempfile.gettempdir(), f"optix-xla-{_run}") if _run else tempfile.mkdtemp()
+jax.config.update("jax_compilation_cache_dir", _cache)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
 
 
 @pytest.fixture

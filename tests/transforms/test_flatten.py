@@ -41,7 +41,7 @@ leaves = hnp.arrays(
 )
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(st.dictionaries(st.sampled_from("abcd"), leaves, min_size=1))
 def test_flattened_elementwise_optimizer_equals_the_plain_one(tree):
     params = jax.tree.map(jnp.asarray, tree)
