@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 import jax
 import jax.numpy as jnp
 
+from optix.schedules._common import Schedule
 from optix.tree.leafwise import compute_dtype
 from optix.tree.structure import check_same_structure
 
@@ -28,8 +29,6 @@ Updates = Params
 """Gradients coming in, updates going out: a pytree with the params' structure."""
 OptState = ArrayTree
 """The state of a transformation: a pytree of arrays, usually NamedTuples."""
-Schedule = Callable[[jax.typing.ArrayLike], jax.typing.ArrayLike]
-"""A function from the step count to a hyperparameter value."""
 ScalarOrSchedule = float | jax.Array | Schedule
 """A hyperparameter given as a number or as a ``Schedule`` of the step count."""
 MaskOrFn = Any | Callable[[Params], Any] | None

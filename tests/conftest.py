@@ -20,9 +20,11 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 # Many tests compile the same programs (one optimizer's step in several suites): XLA's
 # persistent cache, shared by the xdist workers of one run, compiles each once. A cached
 # executable is the one XLA built, so the numbers do not change.
-_run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
-_cache = os.path.join(tempfile.gettempdir(), f"optix-xla-{_run}") if _run else tempfile.mkdtemp()
-jax.config.update("jax_compilation_cache_dir", _cache)
+# The directory is made at the first compile, so the xdist controller leaves none behind.
+_run = os.environ.get("PYTEST_XDIST_TESTRUNUID") or os.getpid()
+jax.config.update(
+    "jax_compilation_cache_dir", os.path.join(tempfile.gettempdir(), f"optix-xla-{_run}")
+)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
 
