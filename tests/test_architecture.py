@@ -18,6 +18,11 @@ LAYERS = [
     "optix.projections",
     "optix.schedules",
     "optix.core",
+    "optix.losses",
+    "optix.assignment",
+    "optix.perturbations",
+    "optix.second_order",
+    "optix.microbatching",
     "optix.interop",
     "optix.transforms",
     "optix.optimizers",
@@ -26,6 +31,8 @@ LAYERS = [
     "optix.torch",
     "optix.serialization",
     "optix.sharding",
+    "optix.experimental",
+    "optix.contrib",
 ]
 MAX_LINES = 300
 

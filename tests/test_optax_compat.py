@@ -1,6 +1,11 @@
-"""Names optix shares with Optax have Optax's signatures, defaults and state fields."""
+"""optix has every public name of Optax, in the same module, with Optax's signatures and states.
 
+The names are read from Optax itself at test time: the top level and each public submodule.
+"""
+
+import importlib
 import inspect
+import types
 
 import jax.numpy as jnp
 import optax
@@ -8,7 +13,88 @@ import pytest
 
 import optix
 
-SHARED = sorted(name for name in optix.__all__ if hasattr(optax, name) and not name.startswith("_"))
+SUBMODULES = [
+    "transforms",
+    "schedules",
+    "tree",
+    "tree_utils",
+    "contrib",
+    "projections",
+    "losses",
+    "assignment",
+    "perturbations",
+    "second_order",
+    "microbatching",
+    "experimental",
+]
+
+# Optax's contrib optimizers that optix does not provide yet: the test fails when one of them
+# lands without leaving this list, as it fails on any other missing name.
+PENDING_CONTRIB_OPTIMIZERS = {
+    *("acprop", "scale_by_acprop", "adopt", "scale_by_adopt", "cocob", "scale_by_cocob"),
+    *("COCOBState", "dadapt_adamw", "DAdaptAdamWState", "dog", "DoGState", "dowg", "DoWGState"),
+    *("ademamix", "scale_by_ademamix", "ScaleByAdemamixState", "simplified_ademamix"),
+    *("scale_by_simplified_ademamix", "ScaleBySimplifiedAdEMAMixState", "galore"),
+    *("scale_by_galore", "GaLoreState", "GaLoreDimensionNumbers", "madgrad", "scale_by_madgrad"),
+    *("MadgradState", "mechanize", "MechanicState", "momo", "MomoState", "momo_adam"),
+    *("MomoAdamState", "muon", "scale_by_muon", "MuonState", "MuonDimensionNumbers", "prodigy"),
+    *("ProdigyState", "sam", "SAMState", "schedule_free", "schedule_free_adamw"),
+    *("schedule_free_sgd", "schedule_free_eval_params", "ScheduleFreeState", "sophia"),
+    *("SophiaState",),
+}
+
+
+def public_names(module):
+    """The names a user reaches in an Optax module: no private names, no imported stdlib."""
+    return {
+        name
+        for name in dir(module)
+        if not name.startswith("_")
+        and not (
+            isinstance(getattr(module, name), types.ModuleType)
+            and not getattr(module, name).__name__.startswith("optax")
+        )
+    }
+
+
+def module_pairs():
+    yield "", optax, optix
+    for sub in SUBMODULES:
+        yield sub, importlib.import_module(f"optax.{sub}"), importlib.import_module(f"optix.{sub}")
+
+
+def shared_names():
+    """(module path, name) of every public Optax name that optix has at the same place."""
+    return sorted(
+        (sub, name)
+        for sub, theirs, ours in module_pairs()
+        for name in public_names(theirs)
+        if hasattr(ours, name)
+    )
+
+
+SHARED_PAIRS = shared_names()
+SHARED = sorted(name for sub, name in SHARED_PAIRS if sub == "")
+
+
+def pair(sub, name):
+    theirs = importlib.import_module(f"optax.{sub}" if sub else "optax")
+    ours = importlib.import_module(f"optix.{sub}" if sub else "optix")
+    return getattr(ours, name), getattr(theirs, name)
+
+
+@pytest.mark.parametrize("sub", ["", *SUBMODULES])
+def test_every_public_optax_name_is_in_optix(sub):
+    theirs = importlib.import_module(f"optax.{sub}" if sub else "optax")
+    ours = importlib.import_module(f"optix.{sub}" if sub else "optix")
+    missing = {name for name in public_names(theirs) if not hasattr(ours, name)}
+    pending = PENDING_CONTRIB_OPTIMIZERS if sub == "contrib" else set()
+    assert missing == pending, f"optix.{sub or ''} lacks {sorted(missing - pending)}"
+
+
+@pytest.mark.parametrize("sub", SUBMODULES)
+def test_submodules_are_reached_as_attributes(sub):
+    assert getattr(optix, sub) is importlib.import_module(f"optix.{sub}")
 
 
 def test_the_shared_surface_covers_the_foundation():
@@ -72,20 +158,24 @@ def comparable_default(default):
     return default.__name__ if callable(default) else default
 
 
-@pytest.mark.parametrize("name", [n for n in SHARED if inspect.isfunction(getattr(optix, n))])
-def test_signature_matches_optax(name):
-    ours = positional_and_defaults(getattr(optix, name))
-    theirs = positional_and_defaults(getattr(optax, name))
+@pytest.mark.parametrize(
+    ("sub", "name"),
+    [(s, n) for s, n in SHARED_PAIRS if inspect.isfunction(pair(s, n)[0])],
+)
+def test_signature_matches_optax(sub, name):
+    ours, theirs = (positional_and_defaults(fn) for fn in pair(sub, name))
     # optix may add keyword-only arguments at the end; everything Optax has must match.
     assert ours[: len(theirs)] == theirs, name
     assert all(kind is inspect.Parameter.KEYWORD_ONLY for _, kind, _ in ours[len(theirs) :])
 
 
 @pytest.mark.parametrize(
-    "name", [n for n in SHARED if n.endswith("State") and hasattr(getattr(optax, n), "_fields")]
+    ("sub", "name"),
+    [(s, n) for s, n in SHARED_PAIRS if hasattr(pair(s, n)[1], "_fields")],
 )
-def test_state_fields_match_optax(name):
-    assert getattr(optix, name)._fields == getattr(optax, name)._fields
+def test_state_fields_match_optax(sub, name):
+    ours, theirs = pair(sub, name)
+    assert ours._fields == theirs._fields
 
 
 def test_tree_utils_names_match_optax():
