@@ -4,11 +4,17 @@ The top level mirrors Optax's, so ``import optix as optax`` works in existing co
 """
 
 from optix import (
+    assignment,
     contrib,
+    experimental,
+    losses,
+    microbatching,
     optimizers,
+    perturbations,
     precision,
     projections,
     schedules,
+    second_order,
     serialization,
     sharding,
     torch,
@@ -48,6 +54,28 @@ from optix.core import (
 
 # Every optimizer and building block, by the names listed in each subpackage's __all__.
 from optix.interop import to_optax
+from optix.losses import (
+    convex_kl_divergence,
+    cosine_distance,
+    cosine_similarity,
+    ctc_loss,
+    ctc_loss_with_forward_probs,
+    generalized_kl_divergence,
+    hinge_loss,
+    huber_loss,
+    kl_divergence,
+    l2_loss,
+    log_cosh,
+    ntxent,
+    safe_softmax_cross_entropy,
+    sigmoid_binary_cross_entropy,
+    sigmoid_focal_loss,
+    smooth_labels,
+    softmax_cross_entropy,
+    softmax_cross_entropy_with_integer_labels,
+    squared_error,
+)
+from optix.microbatching import microbatch
 from optix.minimization import MinimizeStats, MinimizeStatus, minimize
 from optix.optimizers import *
 from optix.optimizers.adan import restart_adan
@@ -56,6 +84,13 @@ from optix.optimizers.lazy_adam import SparseRows, apply_sparse_updates, with_sp
 from optix.schedules import *
 from optix.serialization import abstract_state
 from optix.transforms import *
+from optix.transforms.block_norm import scale_by_param_block_norm
+from optix.transforms.linear_algebra import (
+    matrix_inverse_pth_root,
+    multi_normal,
+    nnls,
+    power_iteration,
+)
 from optix.tree import (
     bias_correction,
     update_infinity_moment,
@@ -64,6 +99,7 @@ from optix.tree import (
 )
 from optix.tree import map_params as tree_map_params
 from optix.tree.math import global_norm
+from optix.tree.numerics import safe_norm, safe_root_mean_squares, scale_gradient
 
 __version__ = "0.1.0"
 

@@ -90,12 +90,23 @@ def init_empty_state(params: Params) -> EmptyState:
 
 
 def safe_increment(count: jax.Array) -> jax.Array:
-    """``count + 1``, saturating at the largest value of its integer dtype."""
+    """``count + 1``, saturating at the largest value of its dtype (integer or float).
+
+    Raises:
+        ValueError: for a dtype that does not count (bool, complex).
+    """
     count = jnp.asarray(count)
+    one = jnp.ones([], count.dtype)
     if jnp.issubdtype(count.dtype, jnp.integer):
-        limit = jnp.iinfo(count.dtype).max
-        return jnp.where(count < limit, count + 1, limit).astype(count.dtype)
-    return count + 1
+        # The limit as an array of count's dtype: uint32's exceeds a weak int32.
+        limit = jnp.asarray(jnp.iinfo(count.dtype).max, count.dtype)
+        return jnp.where(count < limit, count + one, limit)
+    if jnp.issubdtype(count.dtype, jnp.floating):
+        return count + one  # rounds back to the largest float at the top
+    raise ValueError(
+        "safe_increment: count must have an integer or floating dtype, "
+        f"got dtype={count.dtype}"
+    )
 
 
 safe_int32_increment = safe_increment

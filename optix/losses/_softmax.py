@@ -1,8 +1,15 @@
-"""Shared pieces of the probabilistic losses: dtypes, masks, an accurate log-softmax.
+"""Shared pieces of the probabilistic losses: dtypes, masks, and the softmax cross entropies.
 
 Every loss here computes in at least float32 (bfloat16 and float16 inputs are widened
-first) and returns the dtype Optax returns for the same inputs, the promotion of its
-floating inputs.
+inside the fused passes) and returns the dtype Optax returns for the same inputs, the
+promotion of its floating inputs.
+
+The two cross entropies (against distributions, against integer labels) are written for
+XLA's fusion: a pass for the largest logit, a pass for sum(exp(logits - m)), and for
+distributions a pass for the weighted sum, each reading the logits afresh, with only
+the operations that fuse into one loop (no compare or select on the whole array when
+no ``where`` is given), and derivatives given by a custom JVP whose transpose is one
+elementwise pass: softmax * sum(labels) - labels.
 """
 
 from __future__ import annotations
@@ -13,8 +20,14 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.custom_derivatives import SymbolicZero
 
 Axis = int | tuple[int, ...] | None
+
+# Label weights are multiplied by SCALE before the weighted sum and the sum by 1 / SCALE
+# after it (both exact): a positive label on a class of logit -inf then overflows to
+# +inf, and a zero label gives 0 * finite = 0.
+SCALE = 2.0**64
 
 
 def check_floating(fn: str, **arrays: Any) -> None:
@@ -56,67 +69,143 @@ def mul0(w: jax.Array, v: jax.Array) -> jax.Array:
     return w * jnp.where(w == 0, jnp.zeros((), v.dtype), v)
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
-def _log_normalizer(shifted: jax.Array, axis: Axis) -> jax.Array:
-    """log(sum(exp(shifted))) along ``axis`` for shifted <= 0 with a maximum of 0.
+def largest(x: jax.Array, axis: Axis, where: jax.Array | None, dtype: Any) -> jax.Array:
+    """m: the largest entry of ``x`` that ``where`` allows along ``axis`` (kept as size-1
+    dimensions), in ``dtype``, -inf when there is none, held constant for derivatives
+    (it cancels). Taken in x's own dtype: max is exact."""
+    if where is None:
+        m = jnp.max(x, axis, keepdims=True)
+    else:
+        m = jnp.max(x, axis, where=where, initial=-jnp.inf, keepdims=True)
+    return jax.lax.stop_gradient(m.astype(dtype))
 
-    With total = sum(exp(shifted)) and rest the same sum without the entries equal
-    to 0 (the maxima):
 
-        log_z = log1p(rest)    when one entry is the maximum (total - rest = 1)
-        log_z = log(total)     when several are (total >= 2: no cancellation)
+def shifted(x: jax.Array, m: jax.Array, where: jax.Array | None, dtype: Any) -> jax.Array:
+    """s = x - m in ``dtype``: <= 0, -inf for logits of -inf and outside ``where``.
 
-    log1p keeps a dominant class accurate: naive log(total) rounds 1 + rest to
-    float32 first, which loses all of a rest below 6e-8 and digits of any small rest.
+    m is raised to -max_float first, so that a slice of -inf logits gives s = -inf
+    rather than -inf - -inf = NaN.
     """
-    # exp is written twice, once per sum: XLA's CPU fusion then streams each sum over
-    # the input instead of materializing exp(shifted) (2.5x faster); GPUs fuse either.
-    total = jnp.sum(jnp.exp(shifted), axis, keepdims=True)
-    zero = jnp.zeros((), shifted.dtype)
-    rest = jnp.sum(jnp.where(shifted < 0, jnp.exp(shifted), zero), axis, keepdims=True)
-    return jnp.where(total - rest > 1.5, jnp.log(total), jnp.log1p(rest))
+    s = x.astype(dtype) - jnp.maximum(m, -jnp.finfo(dtype).max)
+    if where is not None:
+        s = jnp.where(where, s, jnp.array(-jnp.inf, dtype))
+    return s
 
 
-@_log_normalizer.defjvp
-def _log_normalizer_jvp(axis, primals, tangents):
-    """d log_z = sum(p * d shifted) with p = exp(shifted - log_z), the softmax."""
-    ((shifted,), (d_shifted,)) = primals, tangents
-    log_z = _log_normalizer(shifted, axis)
-    p = jnp.exp(shifted - log_z)
-    return log_z, jnp.sum(p * d_shifted, axis, keepdims=True)
+def _finite_shifted(x: jax.Array, m: jax.Array, dtype: Any) -> jax.Array:
+    """x - m, finite: x raised to -max_float / 2 and m to -max_float / 4 first.
 
-
-def log_softmax(
-    x: jax.Array, axis: Axis, where: jax.Array | None
-) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """Log-probabilities of ``x`` along ``axis`` over the entries ``where`` allows.
-
-    With m the largest allowed entry (held constant for derivatives, as it cancels)
-    and shifted = x - m (-inf outside ``where``):
-
-        log_p = shifted - log_z,   log_z = log(sum(exp(shifted)))
-
-    with log_z computed by ``_log_normalizer`` so that every -log_p >= 0 is accurate
-    on its own scale (naive logsumexp(x) - x rounds at the scale of x, 1e-7 * |x|),
-    and sums of them are too. Entries of -inf and entries outside ``where`` get
-    log_p = -inf with zero derivatives; a slice with nothing allowed (or only -inf)
-    gets log_z = 0. Derivatives are the softmax ones, taken analytically.
-
-    Returns:
-        (log_p, m, log_z), with m and log_z keeping ``axis`` as size-1 dimensions.
+    A logit of -inf then gives s = -max_float / 4 or less, and 0 * -s = 0. It is written
+    apart from ``shifted`` on purpose: XLA merges equal expressions, and one x - m (or
+    one broadcast m) feeding two sums would be stored whole between them instead of
+    being recomputed inside each fused pass.
     """
-    neg_inf = jnp.array(-jnp.inf, x.dtype)
-    m = jnp.max(x, axis, where=where, initial=neg_inf, keepdims=True)
-    m = jax.lax.stop_gradient(jnp.where(jnp.isfinite(m), m, jnp.zeros((), x.dtype)))
-    shifted = x - m
-    if where is not None:
-        shifted = jnp.where(where, shifted, neg_inf)
-    log_z = _log_normalizer(shifted, axis)
-    return shifted - log_z, m, log_z
+    big = jnp.finfo(dtype).max
+    m = jnp.maximum(m, -big / 4)
+    if jnp.finfo(x.dtype).max >= big / 2:
+        x = jnp.maximum(x, jnp.array(-big / 2, x.dtype))
+        return x.astype(dtype) - m
+    return jnp.maximum(x.astype(dtype), -big / 2) - m
 
 
-def nll_terms(labels: jax.Array, log_p: jax.Array, where: jax.Array | None) -> jax.Array:
-    """labels * -log_p per entry, 0 where labels == 0 or outside ``where``."""
+def take(x: jax.Array, index: jax.Array, axis: int, dtype: Any) -> jax.Array:
+    """x[index] along ``axis`` in ``dtype``. Logits to be widened are gathered as their
+    bits: gathering x itself makes XLA store the whole widened array."""
+    if x.dtype == dtype:
+        return jnp.take_along_axis(x, index, axis)
+    bits = jax.lax.bitcast_convert_type(x, jnp.dtype(f"uint{8 * x.dtype.itemsize}"))
+    picked = jnp.take_along_axis(bits, index, axis)
+    return jax.lax.bitcast_convert_type(picked, x.dtype).astype(dtype)
+
+
+def log_normalizer(e: jax.Array, axis: Axis) -> jax.Array:
+    """log_z = log(sum(e)) along ``axis`` for e = exp(s), 0 when nothing is allowed
+    (sum(e) >= 1 otherwise: the largest entry contributes exp(0) = 1)."""
+    return jnp.log(jnp.maximum(jnp.sum(e, axis, keepdims=True), 1))
+
+
+def _soft_parts(x, y, axis, where, dtype):
+    m = largest(x, axis, where, dtype)
+    e = jnp.exp(shifted(x, m, where, dtype))
+    log_z = log_normalizer(e, axis)
+    y = y.astype(dtype)
     if where is not None:
-        labels = jnp.where(where, labels, jnp.zeros((), labels.dtype))
-    return mul0(labels, -log_p)
+        y = jnp.where(where, y, jnp.zeros((), dtype))
+    terms = (y * SCALE) * (log_z - _finite_shifted(x, m, dtype))
+    return jnp.sum(terms, axis) * (1 / SCALE), (m, e, log_z, y)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
+def soft_nll(x: jax.Array, y: jax.Array, axis: Axis, where: jax.Array | None) -> jax.Array:
+    """sum(y * (log_z - s)) along ``axis``, with s = x - m and log_z = log(sum(exp(s))):
+    the cross entropy -sum(y * log_softmax(x)), 0 where y == 0 (whatever x), +inf where
+    y > 0 on a logit of -inf. Computed in ``dtype`` = promote(x, y, float32).
+
+    Derivatives, with p = exp(s - log_z) the softmax (0 outside ``where``):
+
+        d x: p * sum(y) - y          d y: log_z - s   (0 where s = -inf)
+    """
+    return _soft_parts(x, y, axis, where, dtypes(x, y)[1])[0]
+
+
+def _soft_nll_jvp(axis, primals, tangents):
+    x, y, where = primals
+    dx, dy, _ = tangents
+    dtype = dtypes(x, y)[1]
+    loss, (m, e, log_z, y) = _soft_parts(x, y, axis, where, dtype)
+    tangent = jnp.zeros_like(loss)
+    if not isinstance(dx, SymbolicZero):
+        p = e * (1 / jnp.maximum(jnp.sum(e, axis, keepdims=True), 1))
+        weight = jnp.sum(y, axis, keepdims=True)
+        tangent += jnp.sum((weight * p - y) * dx.astype(dtype), axis)
+    if not isinstance(dy, SymbolicZero):
+        s = shifted(x, m, where, dtype)
+        neg_log_p = jnp.where(s == -jnp.inf, jnp.zeros((), dtype), log_z - s)
+        tangent += jnp.sum(neg_log_p * dy.astype(dtype), axis)
+    return loss, tangent
+
+
+soft_nll.defjvp(_soft_nll_jvp, symbolic_zeros=True)
+
+
+def _integer_parts(x, labels, axis, where, dtype):
+    m = largest(x, axis, where, dtype)
+    e = jnp.exp(shifted(x, m, where, dtype))
+    picked = take(x, jnp.expand_dims(labels, axis), axis, dtype)
+    picked -= jnp.maximum(m, -jnp.finfo(dtype).max)
+    return jnp.squeeze(log_normalizer(e, axis) - picked, axis), e
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
+def integer_nll(x: jax.Array, labels: jax.Array, axis: int, where: jax.Array | None):
+    """log_z - s[labels] along ``axis`` (the label's logit taken whether or not ``where``
+    allows it, as Optax does), in ``dtype`` = promote(x, float32); labels in [0, n).
+
+    Derivative d x: p - onehot(labels), with p = exp(s - log_z) the softmax.
+    """
+    return _integer_parts(x, labels, axis, where, dtypes(x)[1])[0]
+
+
+@integer_nll.defjvp
+def _integer_nll_jvp(axis, primals, tangents):
+    x, labels, where = primals
+    dx = tangents[0]
+    dtype = dtypes(x)[1]
+    loss, e = _integer_parts(x, labels, axis, where, dtype)
+    p = e * (1 / jnp.maximum(jnp.sum(e, axis, keepdims=True), 1))
+    index = jnp.expand_dims(labels, axis)
+    if x.dtype == dtype:
+        # Transposed, the picked entry is a scatter of -g into the gradient, in place.
+        picked = jnp.squeeze(jnp.take_along_axis(dx, index, axis), axis)
+        return loss, jnp.sum(p * dx, axis) - picked
+    # Widened logits: the one-hot goes into the pass that narrows the gradient back.
+    onehot = jax.lax.broadcasted_iota(labels.dtype, x.shape, axis) == index
+    return loss, jnp.sum((p - onehot) * dx.astype(dtype), axis)
+
+
+def log_softmax(x: jax.Array, axis: Axis, where: jax.Array | None, dtype: Any) -> jax.Array:
+    """log_p = s - log_z in ``dtype`` (-inf outside ``where``), differentiable by JAX's
+    own rules (for PolyLoss's 1 - p term)."""
+    m = largest(x, axis, where, dtype)
+    s = shifted(x, m, where, dtype)
+    return s - log_normalizer(jnp.exp(s), axis)

@@ -1,11 +1,14 @@
 """Softmax cross entropies: against distributions, against integer labels, and PolyLoss.
 
-All of them compute log-probabilities with one accurate log-softmax (``_softmax``):
-float32 losses stay within about 1e-6 relative of the float64 ones, confident
-predictions included, and bfloat16 or float16 logits are reduced in float32.
-A class whose logit is -inf (a masked class) with label 0 contributes 0, its
-derivatives are 0, and the loss and its gradient are finite whenever the labels put
-no mass on such a class.
+Each loss is log_z - (logits - m) weighted by the labels, with m the largest logit and
+log_z = log(sum(exp(logits - m))): both parts are >= 0, so nothing cancels and float32
+losses of ordinary size stay within about 1e-6 relative of the float64 ones (a loss
+below about 0.06 carries the float32 rounding of log_z near 0, an absolute 6e-8, as
+Optax's does). bfloat16 and float16 logits are reduced in float32. A class whose logit
+is -inf (a masked class) with label 0 contributes 0, its derivatives are 0, and the
+loss and its gradient are finite whenever the labels put no mass on such a class.
+The passes over the logits are laid out for XLA's fusion (``_softmax``): per call they
+are as fast as Optax's on CPU, forward and gradient (benchmarks/losses.py).
 """
 
 from __future__ import annotations
@@ -22,11 +25,10 @@ from optix.losses._softmax import Axis
 
 def _cross_entropy(fn: str, logits: Any, labels: Any, axis: Axis, where: Any) -> jax.Array:
     _softmax.check_floating(fn, logits=logits)
-    out, dtype = _softmax.dtypes(logits, labels)
-    x, y = jnp.broadcast_arrays(jnp.asarray(logits, dtype), jnp.asarray(labels, dtype))
+    out, _ = _softmax.dtypes(logits, labels)
+    x, y = jnp.broadcast_arrays(jnp.asarray(logits), jnp.asarray(labels))
     where = _softmax.mask(where, axis, x.shape)
-    log_p, _, _ = _softmax.log_softmax(x, axis, where)
-    return jnp.sum(_softmax.nll_terms(y, log_p, where), axis).astype(out)
+    return _softmax.soft_nll(x, y, axis, where).astype(out)
 
 
 def softmax_cross_entropy(
@@ -44,10 +46,9 @@ def softmax_cross_entropy(
     Terms with labels == 0 are 0 even where log_p = -inf (0 log 0 = 0), so a class
     masked with a -inf logit gives a finite loss with finite derivatives; this makes it
     the same function as ``safe_softmax_cross_entropy``, which Optax keeps separate
-    because its plain version returns NaN there. Log-probabilities are computed as
-    (logits - max) - log1p(sum of the other exp(logits - max)), so a confident correct
-    prediction (loss ~1e-10) keeps its float32 relative accuracy, where
-    logsumexp(logits) - logits rounds at 1e-7 * |logits|.
+    because its plain version returns NaN there. A positive label on such a class gives
+    +inf. The loss is computed as sum(labels * (log_z - (logits - m))), m the largest
+    logit and log_z = log(sum(exp(logits - m))), every term >= 0.
 
     Args:
         logits: Unnormalized log-probabilities, classes along ``axis``; a floating array.
@@ -120,11 +121,12 @@ def softmax_cross_entropy_with_integer_labels(
 
     Along ``axis``, over the entries ``where`` allows, with m the largest of them:
 
-        loss = log1p(sum of exp(logits - m) but one entry equal to m) - (logits[labels] - m)
+        loss = log(sum(exp(logits - m))) - (logits[labels] - m)
 
-    that is logsumexp(logits) - logits[labels] with both parts >= 0, so the loss keeps
-    float32 relative accuracy when it is small. With a tuple of axes, their entries
-    form one flat class axis in row-major order, and a label is an index into it.
+    that is logsumexp(logits) - logits[labels] with both parts >= 0. The label's logit
+    counts even where ``where`` excludes it (as in Optax). With a tuple of axes, their
+    entries form one flat class axis in row-major order, and a label is an index into
+    it; a negative label counts from the end.
 
     Args:
         logits: Unnormalized log-probabilities; a floating array.
@@ -150,8 +152,7 @@ def softmax_cross_entropy_with_integer_labels(
     labels = jnp.asarray(labels)
     if not jnp.issubdtype(labels.dtype, jnp.integer):
         raise TypeError(f"{fn}: labels must have an integer dtype, got labels.dtype={labels.dtype}")
-    out, dtype = _softmax.dtypes(logits)
-    x = jnp.asarray(logits, dtype)
+    x = jnp.asarray(logits)
     if not isinstance(axis, int | tuple):
         raise TypeError(f"{fn}: axis must be an int or a tuple of ints, got axis={axis!r}")
     where = _softmax.mask(where, axis, x.shape)
@@ -165,12 +166,11 @@ def softmax_cross_entropy_with_integer_labels(
         axis = len(batch)
     else:
         axis = _canonical_axis(fn, axis, x.ndim)
-    _, m, log_z = _softmax.log_softmax(x, axis, where)
-    picked = jnp.take_along_axis(x, jnp.expand_dims(labels, axis), axis=axis) - m
-    loss = jnp.squeeze(log_z - picked, axis)
+    labels = jnp.where(labels < 0, labels + x.shape[axis], labels)
+    loss = _softmax.integer_nll(x, labels, axis, where)
     if where is not None:
-        loss = jnp.where(jnp.any(where, axis), loss, jnp.zeros((), dtype))
-    return loss.astype(out)
+        loss = jnp.where(jnp.any(where, axis), loss, jnp.zeros((), loss.dtype))
+    return loss.astype(x.dtype)
 
 
 def poly_loss_cross_entropy(
@@ -214,10 +214,11 @@ def poly_loss_cross_entropy(
     fn = "poly_loss_cross_entropy"
     _softmax.check_floating(fn, logits=logits, labels=labels)
     out, dtype = _softmax.dtypes(logits, labels, epsilon)
-    x, y = jnp.broadcast_arrays(jnp.asarray(logits, dtype), jnp.asarray(labels, dtype))
+    x, y = jnp.broadcast_arrays(jnp.asarray(logits), jnp.asarray(labels))
     where = _softmax.mask(where, axis, x.shape)
-    log_p, _, _ = _softmax.log_softmax(x, axis, where)
-    cross_entropy = jnp.sum(_softmax.nll_terms(y, log_p, where), axis)
+    cross_entropy = _softmax.soft_nll(x, y, axis, where).astype(dtype)
+    log_p = _softmax.log_softmax(x, axis, where, dtype)
+    y = y.astype(dtype)
     if where is not None:
         y = jnp.where(where, y, jnp.zeros((), dtype))
     one_minus_p_t = jnp.sum(y * -jnp.expm1(log_p), axis)

@@ -16,6 +16,10 @@ from optix.optimizers.adan import ScaleByAdanState, adan, scale_by_adan
 from optix.optimizers.amsgrad import ScaleByAmsgradState, amsgrad, scale_by_amsgrad
 from optix.optimizers.asgd import ScaleByAsgdState, asgd, scale_by_asgd
 from optix.optimizers.damped_newton import NewtonInfo, ScaleByNewtonState, newton, scale_by_newton
+from optix.optimizers.distance_over_gradients import (
+    ScaleByDistanceOverGradientsState,
+    scale_by_distance_over_gradients,
+)
 from optix.optimizers.fromage import fromage
 from optix.optimizers.lamb import lamb
 from optix.optimizers.lars import lars
@@ -27,6 +31,7 @@ from optix.optimizers.noisy_sgd import noisy_sgd
 from optix.optimizers.novograd import ScaleByNovogradState, novograd, scale_by_novograd
 from optix.optimizers.optimistic import (
     ScaleByOptimisticGradientState,
+    optimistic_adam,
     optimistic_adam_v2,
     optimistic_gradient_descent,
     scale_by_optimistic_gradient,
@@ -68,6 +73,7 @@ __all__ = [
     "ScaleByAsgdState",
     "ScaleByBeliefAmsgradState",
     "ScaleByBeliefState",
+    "ScaleByDistanceOverGradientsState",
     "ScaleByLBFGSState",
     "ScaleByLazyAdamState",
     "ScaleByLionState",
@@ -109,6 +115,7 @@ __all__ = [
     "newton_cg",
     "noisy_sgd",
     "novograd",
+    "optimistic_adam",
     "optimistic_adam_v2",
     "optimistic_gradient_descent",
     "padam",
@@ -125,6 +132,7 @@ __all__ = [
     "scale_by_amsgrad",
     "scale_by_asgd",
     "scale_by_belief",
+    "scale_by_distance_over_gradients",
     "scale_by_factored_rms",
     "scale_by_lazy_adam",
     "scale_by_lbfgs",

@@ -24,7 +24,15 @@ from optix.optimizers.adam import check_moment_args
 from optix.optimizers.rectification import rectification
 from optix.transforms.scaling import scale, scale_by_learning_rate
 from optix.transforms.weight_decay import add_decayed_weights
-from optix.tree.leafwise import bias_correction_factor, compute_dtype, ema_weights, map_leaves
+from optix.tree.leafwise import (
+    abs_sq,
+    bias_correction_factor,
+    compute_dtype,
+    ema_weights,
+    map_leaves,
+    real_dtype,
+    real_part,
+)
 from optix.tree.math import zeros_like
 
 # The official code rectifies from rho_t >= 5 on.
@@ -66,7 +74,7 @@ def scale_by_belief(
     For each leaf, with g the incoming update, t = count + 1 and c(b, t) = 1 - b**t:
 
         mu = b1 * mu + (1 - b1) * g
-        nu = b2 * nu + (1 - b2) * (g - mu)**2 + eps_root    (with the new mu)
+        nu = b2 * nu + (1 - b2) * |g - mu|**2 + eps_root    (with the new mu)
         nu_max = max(nu_max, nu), v = nu_max   if amsgrad    else   v = nu
         mu_hat = mu / c(b1, t)
         mu_hat = b1 * mu / c(b1, t + 1) + (1 - b1) * g / c(b1, t)    if nesterov
@@ -86,7 +94,7 @@ def scale_by_belief(
     = e. The paper writes s for nu and adds eps to s in its Algorithm 2.
 
     Args:
-        b1: Decay of the EMA of g, in [0, 1).
+        b1: Decay of the EMA of g, in (-1, 1).
         b2: Decay of the EMA of (g - mu)**2, in [0, 1).
         eps: Added to the denominator outside the square root, >= 0.
         eps_root: Added to nu at every step, >= 0 (keeps meta-gradients finite).
@@ -117,23 +125,25 @@ def scale_by_belief(
 
     def leaf(g, mu, nu, nu_max, c1, c1_next, c2, rectified, r):
         dt = compute_dtype(g, mu, nu) if nu_max is None else compute_dtype(g, mu, nu, nu_max)
+        rdt = real_dtype(dt)
         b1_, one_minus_b1 = ema_weights(b1, dt)
-        b2_, one_minus_b2 = ema_weights(b2, dt)
+        b2_, one_minus_b2 = ema_weights(b2, rdt)
         g_ = g.astype(dt)
         mu_new = b1_ * mu.astype(dt) + one_minus_b1 * g_
         error = g_ - mu_new
-        nu_new = b2_ * nu.astype(dt) + one_minus_b2 * error * error + eps_root
+        nu_new = b2_ * real_part(nu).astype(rdt) + one_minus_b2 * abs_sq(error) + eps_root
         v = nu_new
         if nu_max is not None:
-            v = nu_max_new = jnp.maximum(nu_max.astype(dt), nu_new)
-        c1, c2 = c1.astype(dt), c2.astype(dt)
+            v = nu_max_new = jnp.maximum(real_part(nu_max).astype(rdt), nu_new)
+        c1, c2 = c1.astype(dt), c2.astype(rdt)
         if nesterov:
             mu_hat = b1_ * mu_new / c1_next.astype(dt) + one_minus_b1 * g_ / c1
         else:
             mu_hat = mu_new / c1
-        u = mu_hat / (jnp.sqrt(v / c2) + eps)
+        u = mu_hat / (jnp.sqrt(v / c2) + eps).astype(dt)
         if rectify:
-            rectified_u = r.astype(dt) * jnp.sqrt(c2) * mu_hat / (jnp.sqrt(nu_new) + eps)
+            step = (r.astype(rdt) * jnp.sqrt(c2)).astype(dt)
+            rectified_u = step * mu_hat / (jnp.sqrt(nu_new) + eps).astype(dt)
             fallback = mu_hat if degenerated_to_sgd else jnp.zeros_like(mu_hat)
             u = jnp.where(rectified, rectified_u, fallback)
         out = (u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype))
@@ -204,7 +214,7 @@ def adabelief(
     """
     fn = "adabelief"
     check_moment_args(fn, b1, b2, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
-    _checks.non_negative(fn, learning_rate=learning_rate)
+    _checks.finite(fn, allow_schedule=True, learning_rate=learning_rate)
     preconditioner = scale_by_belief(
         b1,
         b2,
@@ -219,7 +229,7 @@ def adabelief(
     )
     if weight_decay is None:
         return chain(preconditioner, scale_by_learning_rate(learning_rate))
-    _checks.non_negative(fn, weight_decay=weight_decay)
+    _checks.non_negative(fn, allow_schedule=True, weight_decay=weight_decay)
     decay = add_decayed_weights(weight_decay, weight_decay_mask)
     if not weight_decouple:
         return chain(decay, preconditioner, scale_by_learning_rate(learning_rate))

@@ -13,7 +13,13 @@ from optix.core import GradientTransformation, ScalarOrSchedule, chain, safe_inc
 from optix.optimizers.adam import check_moment_args, moments
 from optix.transforms.scaling import scale_by_learning_rate
 from optix.transforms.weight_decay import add_decayed_weights
-from optix.tree.leafwise import bias_correction_factor, compute_dtype, map_leaves
+from optix.tree.leafwise import (
+    bias_correction_factor,
+    compute_dtype,
+    map_leaves,
+    real_dtype,
+    real_part,
+)
 from optix.tree.math import zeros_like
 
 
@@ -71,7 +77,7 @@ def scale_by_adabound(
     with the bias correction folded into the step, as in the official code.
 
     Args:
-        b1: Decay of the EMA of g, in [0, 1).
+        b1: Decay of the EMA of g, in (-1, 1).
         b2: Decay of the EMA of g**2, in [0, 1).
         final_lr: The SGD learning rate the bounds converge to (at lr_t = base_lr), >= 0.
         gamma: Convergence speed of the bounds, in (0, 1).
@@ -98,10 +104,11 @@ def scale_by_adabound(
 
     def leaf(step_size, lower, upper, g, mu, nu, nu_max=None):
         dt = compute_dtype(g, mu, nu)
+        rdt = real_dtype(dt)
         _, mu_new, nu_new = moments(g, mu, nu, b1, b2, dt)
-        v = jnp.maximum(nu_max.astype(dt), nu_new) if nu_max is not None else nu_new
-        step = step_size.astype(dt) / (jnp.sqrt(v) + eps)
-        u = jnp.clip(step, lower.astype(dt), upper.astype(dt)) * mu_new
+        v = nu_new if nu_max is None else jnp.maximum(real_part(nu_max).astype(rdt), nu_new)
+        step = step_size.astype(rdt) / (jnp.sqrt(v) + eps)
+        u = jnp.clip(step, lower.astype(rdt), upper.astype(rdt)).astype(dt) * mu_new
         new = (u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype))
         return (*new, v.astype(nu_max.dtype)) if nu_max is not None else new
 
@@ -210,7 +217,9 @@ def _bounded(
     """The chain of ``adabound`` and ``amsbound``, validated under the alias's name."""
     check_moment_args(fn, b1, b2, eps, **dtypes)
     check_bound_args(fn, final_lr, gamma)
-    _checks.non_negative(fn, learning_rate=learning_rate, weight_decay=weight_decay)
+    _checks.non_negative(
+        fn, allow_schedule=True, learning_rate=learning_rate, weight_decay=weight_decay
+    )
     base_lr = _base_lr(fn, learning_rate, base_lr)
     return chain(
         add_decayed_weights(weight_decay),

@@ -11,7 +11,14 @@ from optix import _checks
 from optix.core import GradientTransformation, MaskOrFn, ScalarOrSchedule, chain
 from optix.transforms.scaling import scale_by_learning_rate
 from optix.transforms.weight_decay import add_decayed_weights
-from optix.tree.leafwise import compute_dtype, ema_weights, map_leaves
+from optix.tree.leafwise import (
+    abs_sq,
+    compute_dtype,
+    ema_weights,
+    map_leaves,
+    real_dtype,
+    real_part,
+)
 from optix.tree.math import zeros_like
 
 
@@ -29,9 +36,9 @@ def scale_by_adadelta(
 
     For each leaf, with g the incoming update:
 
-        e_g = rho * e_g + (1 - rho) * g**2
+        e_g = rho * e_g + (1 - rho) * |g|**2
         u = sqrt(e_x + eps) / sqrt(e_g + eps) * g
-        e_x = rho * e_x + (1 - rho) * u**2
+        e_x = rho * e_x + (1 - rho) * |u|**2
 
     ``e_x`` uses the step before any learning rate, as in torch.optim.Adadelta and
     Optax. The paper's update is ``x = x - u`` (``e_g`` is its E[g^2], ``e_x`` its
@@ -58,11 +65,13 @@ def scale_by_adadelta(
 
     def leaf(g, e_g, e_x):
         dt = compute_dtype(g, e_g, e_x)
-        rho_, one_minus_rho = ema_weights(rho, dt)
+        rdt = real_dtype(dt)
+        rho_, one_minus_rho = ema_weights(rho, rdt)
         g_ = g.astype(dt)
-        e_g_new = rho_ * e_g.astype(dt) + one_minus_rho * g_ * g_
-        u = jnp.sqrt(e_x.astype(dt) + eps) / jnp.sqrt(e_g_new + eps) * g_
-        e_x_new = rho_ * e_x.astype(dt) + one_minus_rho * u * u
+        e_g_new = rho_ * real_part(e_g).astype(rdt) + one_minus_rho * abs_sq(g_)
+        e_x_ = real_part(e_x).astype(rdt)
+        u = (jnp.sqrt(e_x_ + eps) / jnp.sqrt(e_g_new + eps)).astype(dt) * g_
+        e_x_new = rho_ * e_x_ + one_minus_rho * abs_sq(u)
         return u.astype(g.dtype), e_g_new.astype(e_g.dtype), e_x_new.astype(e_x.dtype)
 
     def init(params):
@@ -101,11 +110,12 @@ def adadelta(
         tests/optimizers/test_adadelta.py.
     """
     _checks.in_unit_interval("adadelta", closed_right=True, rho=rho)
-    _checks.non_negative("adadelta", eps=eps, weight_decay=weight_decay)
+    _checks.non_negative("adadelta", eps=eps)
+    _checks.non_negative("adadelta", allow_schedule=True, weight_decay=weight_decay)
     _checks.floating_dtype("adadelta", nu_dtype=nu_dtype)
     if learning_rate is None:
         learning_rate = 1.0
-    _checks.non_negative("adadelta", learning_rate=learning_rate)
+    _checks.finite("adadelta", allow_schedule=True, learning_rate=learning_rate)
     return chain(
         add_decayed_weights(weight_decay, weight_decay_mask),
         scale_by_adadelta(rho, eps, nu_dtype=nu_dtype),

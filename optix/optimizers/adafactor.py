@@ -23,7 +23,7 @@ from optix.transforms.block_rms import clip_by_block_rms, scale_by_param_block_r
 from optix.transforms.momentum import ema
 from optix.transforms.scaling import scale, scale_by_learning_rate
 from optix.transforms.weight_decay import add_decayed_weights
-from optix.tree.leafwise import compute_dtype, map_leaves
+from optix.tree.leafwise import abs_sq, compute_dtype, map_leaves, real_dtype, real_part
 from optix.tree.shards import leaf_mean, split_axes
 
 
@@ -100,6 +100,13 @@ def _dims_from_state(g2, v_row, v_col, v) -> tuple[int, int] | None:
     return r, c
 
 
+def check_offset(fn: str, name: str, offset: Any, decay_rate_fn: Any) -> None:
+    """A step offset is any number; <= 0 under the default decay schedule."""
+    _checks.number(fn, **{name: offset})
+    if decay_rate_fn is _decay_rate_pow:
+        _checks.in_interval(fn, "(-inf, 0]", **{name: offset})
+
+
 def scale_by_factored_rms(
     factored: bool = True,
     decay_rate: jax.typing.ArrayLike = 0.8,
@@ -112,7 +119,7 @@ def scale_by_factored_rms(
 
     For each leaf, with g the incoming update, d = decay_rate_fn(count - step_offset,
     decay_rate) (by default ``1 - t**(-decay_rate)``, t = count - step_offset + 1) and
-    ``g2 = g**2 + epsilon``. A leaf whose two largest dims (r = second largest, c = largest)
+    ``g2 = |g|**2 + epsilon``. A leaf whose two largest dims (r = second largest, c = largest)
     both have at least ``min_dim_size_to_factor`` entries is factored:
 
         v_row = d * v_row + (1 - d) * mean(g2, axis=c)
@@ -133,11 +140,13 @@ def scale_by_factored_rms(
     Args:
         factored: Factor the second moment of large enough leaves.
         decay_rate: Parameter of ``decay_rate_fn`` (the default's exponent), >= 0.
-        step_offset: Steps subtracted from ``count`` before ``decay_rate_fn`` (restart the
-            schedule when fine-tuning), >= 0.
+        step_offset: Steps subtracted from ``count`` before ``decay_rate_fn``; a negative
+            one starts the schedule as if -step_offset steps had passed. With the default
+            ``decay_rate_fn`` it must be <= 0 (a positive one makes t <= 0: NaN, in Optax
+            too).
         min_dim_size_to_factor: Factor only leaves whose two largest dims are at least
             this large, an int >= 0.
-        epsilon: Added to g**2, >= 0.
+        epsilon: Added to |g|**2, >= 0.
         decay_rate_fn: ``(step, decay_rate) -> decay`` of the second moment, decay in
             [0, 1]; ``step`` is 0 on the first update. Computed in the default float dtype.
 
@@ -151,7 +160,8 @@ def scale_by_factored_rms(
         Checked against optax.scale_by_factored_rms in tests/optimizers/test_adafactor.py.
     """
     fn = "scale_by_factored_rms"
-    _checks.non_negative(fn, decay_rate=decay_rate, step_offset=step_offset, epsilon=epsilon)
+    _checks.non_negative(fn, decay_rate=decay_rate, epsilon=epsilon)
+    check_offset(fn, "step_offset", step_offset, decay_rate_fn)
     _checks.integer_at_least(fn, "min_dim_size_to_factor", min_dim_size_to_factor, 0)
     if not callable(decay_rate_fn):
         raise TypeError(
@@ -170,22 +180,25 @@ def scale_by_factored_rms(
 
     def leaf(g, v_row, v_col, v, decay, one_minus_decay):
         dt = compute_dtype(g, v_row, v_col, v)
-        d, one_minus_d = decay.astype(dt), one_minus_decay.astype(dt)
+        rdt = real_dtype(dt)
+        d, one_minus_d = decay.astype(rdt), one_minus_decay.astype(rdt)
         g_ = g.astype(dt)
-        g2 = jnp.square(jnp.abs(g_)) + jnp.asarray(epsilon, dt)
+        g2 = abs_sq(g_) + jnp.asarray(epsilon, rdt)
         dims = _dims_from_state(g2, v_row, v_col, v)
         if dims is None:
-            v_new = d * v.astype(dt) + one_minus_d * g2
-            u = g_ * jax.lax.rsqrt(v_new)
+            v_new = d * real_part(v).astype(rdt) + one_minus_d * g2
+            u = g_ * jax.lax.rsqrt(v_new).astype(dt)
             return u.astype(g.dtype), v_row, v_col, v_new.astype(v.dtype)
         r, c = dims
-        row_new = d * v_row.astype(dt) + one_minus_d * leaf_mean(g2, axis=c, like=v_row)
-        col_new = d * v_col.astype(dt) + one_minus_d * leaf_mean(g2, axis=r, like=v_col)
+        v_row_, v_col_ = real_part(v_row).astype(rdt), real_part(v_col).astype(rdt)
+        row_new = d * v_row_ + one_minus_d * leaf_mean(g2, axis=c, like=v_row)
+        col_new = d * v_col_ + one_minus_d * leaf_mean(g2, axis=r, like=v_col)
         r_in_row = r - 1 if r > c else r
         row_mean = leaf_mean(row_new, axis=r_in_row, like=col_new, keepdims=True)
         row_factor = jax.lax.rsqrt(row_new / row_mean)
         col_factor = jax.lax.rsqrt(col_new)
-        u = g_ * jnp.expand_dims(row_factor, c) * jnp.expand_dims(col_factor, r)
+        factor = jnp.expand_dims(row_factor, c) * jnp.expand_dims(col_factor, r)
+        u = g_ * factor.astype(dt)
         return u.astype(g.dtype), row_new.astype(v_row.dtype), col_new.astype(v_col.dtype), v
 
     def init(params):
@@ -236,13 +249,14 @@ def adafactor(
     momentum). Update rule of the first step: see ``scale_by_factored_rms``.
 
     Args:
-        learning_rate: Number >= 0 or schedule; ``None`` applies no learning rate.
+        learning_rate: Number or schedule (a negative one ascends); ``None`` applies no
+            learning rate.
         min_dim_size_to_factor: See ``scale_by_factored_rms``.
         decay_rate: Exponent of the second-moment decay schedule, >= 0.
-        decay_offset: ``step_offset`` of ``scale_by_factored_rms``, >= 0.
+        decay_offset: ``step_offset`` of ``scale_by_factored_rms``, <= 0.
         multiply_by_parameter_scale: Scale steps by the rms of each parameter leaf.
-        clipping_threshold: Largest rms of a leaf's update, > 0; ``None`` turns it off.
-        momentum: EMA decay of the updates in [0, 1]; ``None`` keeps no momentum.
+        clipping_threshold: Largest rms of a leaf's update, >= 0; ``None`` turns it off.
+        momentum: EMA decay of the updates in (-1, 1]; ``None`` keeps no momentum.
         dtype_momentum: Dtype of the momentum buffer; ``None`` keeps the params' dtype.
         weight_decay_rate: Decay rate >= 0 or schedule; ``None`` applies none.
         eps: ``epsilon`` of ``scale_by_factored_rms``, >= 0.
@@ -255,16 +269,17 @@ def adafactor(
         Checked against optax.adafactor in tests/optimizers/test_adafactor.py.
     """
     fn = "adafactor"
-    _checks.non_negative(fn, decay_rate=decay_rate, decay_offset=decay_offset, eps=eps)
+    _checks.non_negative(fn, decay_rate=decay_rate, eps=eps)
+    check_offset(fn, "decay_offset", decay_offset, _decay_rate_pow)
     _checks.integer_at_least(fn, "min_dim_size_to_factor", min_dim_size_to_factor, 0)
     if learning_rate is not None:
-        _checks.non_negative(fn, learning_rate=learning_rate)
+        _checks.finite(fn, allow_schedule=True, learning_rate=learning_rate)
     if clipping_threshold is not None:
-        _checks.positive(fn, clipping_threshold=clipping_threshold)
+        _checks.at_least(fn, 0, clipping_threshold=clipping_threshold)
     if momentum is not None:
-        _checks.in_unit_interval(fn, closed_right=True, momentum=momentum)
+        _checks.momentum(fn, momentum=momentum)
     if weight_decay_rate is not None:
-        _checks.non_negative(fn, weight_decay_rate=weight_decay_rate)
+        _checks.non_negative(fn, allow_schedule=True, weight_decay_rate=weight_decay_rate)
     steps = [scale_by_factored_rms(factored, decay_rate, decay_offset, min_dim_size_to_factor, eps)]
     if clipping_threshold is not None:
         steps.append(clip_by_block_rms(clipping_threshold))

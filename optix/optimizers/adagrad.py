@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from optix import _checks
 from optix.core import GradientTransformation, ScalarOrSchedule, chain
 from optix.transforms.scaling import scale_by_learning_rate
-from optix.tree.leafwise import compute_dtype, map_leaves
+from optix.tree.leafwise import abs_sq, compute_dtype, map_leaves, real_dtype, real_part
 from optix.tree.math import full_like
 
 
@@ -31,7 +31,7 @@ def scale_by_rss(
 
     For each leaf, with g the incoming update:
 
-        sum_of_squares = sum_of_squares + g**2
+        sum_of_squares = sum_of_squares + |g|**2
         d = sqrt(sum_of_squares + eps)   if eps_in_sqrt else   sqrt(sum_of_squares) + eps
         u = g / d   where sum_of_squares > 0, else 0
 
@@ -66,9 +66,9 @@ def scale_by_rss(
     def leaf(g, s):
         dt = compute_dtype(g, s)
         g_ = g.astype(dt)
-        s_new = s.astype(dt) + g_ * g_
+        s_new = real_part(s).astype(real_dtype(dt)) + abs_sq(g_)
         d = jnp.sqrt(s_new + eps) if eps_in_sqrt else jnp.sqrt(s_new) + eps
-        u = jnp.where(s_new > 0, g_ / d, jnp.zeros_like(g_))
+        u = jnp.where(s_new > 0, g_ / d.astype(dt), jnp.zeros_like(g_))
         return u.astype(g.dtype), s_new.astype(s.dtype)
 
     def init(params):
@@ -97,11 +97,9 @@ def adagrad(
     Update rule and arguments (``nu_dtype`` too): see ``scale_by_rss``. For torch.optim.Adagrad's
     numbers (``lr_decay``, weight decay, ``maximize``) use ``optix.torch.adagrad``.
     """
+    _checks.finite("adagrad", allow_schedule=True, learning_rate=learning_rate)
     _checks.non_negative(
-        "adagrad",
-        learning_rate=learning_rate,
-        initial_accumulator_value=initial_accumulator_value,
-        eps=eps,
+        "adagrad", initial_accumulator_value=initial_accumulator_value, eps=eps
     )
     _checks.floating_dtype("adagrad", nu_dtype=nu_dtype)
     return chain(

@@ -18,7 +18,16 @@ from optix.core import (
 )
 from optix.transforms.scaling import scale_by_learning_rate
 from optix.transforms.weight_decay import add_decayed_weights
-from optix.tree.leafwise import bias_correction_factor, compute_dtype, ema_weights, map_leaves
+from optix.tree.leafwise import (
+    abs_sq,
+    bias_correction_factor,
+    check_complex_slot,
+    compute_dtype,
+    ema_weights,
+    map_leaves,
+    real_dtype,
+    real_part,
+)
 from optix.tree.math import zeros_like
 
 
@@ -31,21 +40,40 @@ class ScaleByAdamState(NamedTuple):
 
 
 def check_moment_args(
-    fn: str, b1: Any, b2: Any, eps: Any, eps_root: Any = 0.0, **state_dtypes: Any
+    fn: str,
+    b1: Any,
+    b2: Any,
+    eps: Any,
+    eps_root: Any = 0.0,
+    *,
+    b2_interval: str = "[0, 1)",
+    **state_dtypes: Any,
 ) -> None:
-    """The shared checks of Adam-style hyperparameters and state dtypes (``mu_dtype=``...)."""
-    _checks.in_unit_interval(fn, b1=b1, b2=b2)
+    """The shared checks of Adam-style hyperparameters and state dtypes (``mu_dtype=``...).
+
+    b1 may be negative (negative momentum) down to -1; b2 is a second-moment decay: a
+    negative one lets the average go negative, and 1 leaves nothing after bias correction
+    (``b2_interval="[0, 1]"`` where nothing divides by ``1 - b2**t``).
+    """
+    _checks.momentum(fn, closed_right=False, b1=b1)
+    _checks.in_interval(fn, b2_interval, b2=b2)
     _checks.non_negative(fn, eps=eps, eps_root=eps_root)
     _checks.floating_dtype(fn, **state_dtypes)
 
 
 def moments(g, mu, nu, b1, b2, dt):
-    """New first and second moments of one leaf, in dtype ``dt``."""
+    """New first and second moments of one leaf, in dtype ``dt``.
+
+    For complex g the second moment is real: ``nu = b2 * nu + (1 - b2) * |g|**2``, in
+    ``dt``'s real dtype (a complex ``nu`` slot holds it with a zero imaginary part).
+    """
+    check_complex_slot(g, mu, "mu_dtype")
+    rdt = real_dtype(dt)
     b1, one_minus_b1 = ema_weights(b1, dt)
-    b2, one_minus_b2 = ema_weights(b2, dt)
+    b2, one_minus_b2 = ema_weights(b2, rdt)
     g = g.astype(dt)
     mu = b1 * mu.astype(dt) + one_minus_b1 * g
-    nu = b2 * nu.astype(dt) + one_minus_b2 * g * g
+    nu = b2 * real_part(nu).astype(rdt) + one_minus_b2 * abs_sq(g)
     return g, mu, nu
 
 
@@ -73,8 +101,8 @@ def scale_by_adam(
     ``nadam``); ``scale_by_nadam`` has torch.optim.NAdam's schedule.
 
     Args:
-        b1: Decay of the EMA of g, in [0, 1).
-        b2: Decay of the EMA of g**2, in [0, 1).
+        b1: Decay of the EMA of g, in (-1, 1) (negative momentum is allowed).
+        b2: Decay of the EMA of |g|**2, in [0, 1).
         eps: Added to the denominator outside the square root, >= 0.
         eps_root: Added inside the square root, >= 0 (keeps meta-gradients finite).
         mu_dtype: Dtype of ``mu``; ``None`` keeps the params' dtype.
@@ -97,13 +125,14 @@ def scale_by_adam(
 
     def leaf(g, mu, nu, c1, c1_next, c2):
         dt = compute_dtype(g, mu, nu)
+        rdt = real_dtype(dt)
         g_, mu_new, nu_new = moments(g, mu, nu, b1, b2, dt)
         if nesterov:
             b1_, one_minus_b1 = ema_weights(b1, dt)
             mu_hat = b1_ * mu_new / c1_next.astype(dt) + one_minus_b1 * g_ / c1.astype(dt)
         else:
             mu_hat = mu_new / c1.astype(dt)
-        u = mu_hat / (jnp.sqrt(nu_new / c2.astype(dt) + eps_root) + eps)
+        u = mu_hat / (jnp.sqrt(nu_new / c2.astype(rdt) + eps_root) + eps).astype(dt)
         return u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
 
     def init(params):
@@ -144,7 +173,7 @@ def adam(
     number >= 0 or a schedule of the step count.
     """
     check_moment_args("adam", b1, b2, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
-    _checks.non_negative("adam", learning_rate=learning_rate)
+    _checks.finite("adam", allow_schedule=True, learning_rate=learning_rate)
     return chain(
         scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype),
         scale_by_learning_rate(learning_rate),
@@ -177,7 +206,8 @@ def adamw(
         Checked against torch.optim.AdamW and optax.adamw in tests/optimizers/test_adam.py.
     """
     check_moment_args("adamw", b1, b2, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
-    _checks.non_negative("adamw", learning_rate=learning_rate, weight_decay=weight_decay)
+    _checks.finite("adamw", allow_schedule=True, learning_rate=learning_rate)
+    _checks.non_negative("adamw", allow_schedule=True, weight_decay=weight_decay)
     return chain(
         scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype),
         add_decayed_weights(weight_decay, mask),
@@ -202,6 +232,7 @@ def nadam(
     numbers use ``optix.torch.nadam`` (built on ``scale_by_nadam``).
     """
     check_moment_args("nadam", b1, b2, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
+    _checks.finite("nadam", allow_schedule=True, learning_rate=learning_rate)
     return adam(
         learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype
     )
@@ -222,6 +253,8 @@ def nadamw(
 ) -> GradientTransformation:
     """NAdamW as Optax defines it: ``adamw(..., nesterov=True)``."""
     check_moment_args("nadamw", b1, b2, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
+    _checks.finite("nadamw", allow_schedule=True, learning_rate=learning_rate)
+    _checks.non_negative("nadamw", allow_schedule=True, weight_decay=weight_decay)
     return adamw(
         learning_rate,
         b1,

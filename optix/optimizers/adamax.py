@@ -17,7 +17,14 @@ from optix.core import (
 from optix.optimizers.adam import ScaleByAdamState, check_moment_args
 from optix.transforms.scaling import scale_by_learning_rate
 from optix.transforms.weight_decay import add_decayed_weights
-from optix.tree.leafwise import bias_correction_factor, compute_dtype, ema_weights, map_leaves
+from optix.tree.leafwise import (
+    bias_correction_factor,
+    compute_dtype,
+    ema_weights,
+    map_leaves,
+    real_dtype,
+    real_part,
+)
 from optix.tree.math import zeros_like
 
 
@@ -41,8 +48,8 @@ def scale_by_adamax(
     a zero gradient never divides by zero.
 
     Args:
-        b1: Decay of the EMA of g, in [0, 1).
-        b2: Decay of the infinity norm, in [0, 1).
+        b1: Decay of the EMA of g, in (-1, 1).
+        b2: Decay of the infinity norm, in [0, 1] (1: the largest |g| so far, undecayed).
         eps: Added to |g| inside the maximum, >= 0.
         mu_dtype: Dtype of ``mu``; ``None`` keeps the params' dtype.
         nu_dtype: Dtype of ``nu``, the infinity norm; ``None`` keeps the params' dtype.
@@ -57,15 +64,18 @@ def scale_by_adamax(
         Checked against torch.optim.Adamax and optax.adamax in
         tests/optimizers/test_adamax.py.
     """
-    check_moment_args("scale_by_adamax", b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
+    check_moment_args(
+        "scale_by_adamax", b1, b2, eps, b2_interval="[0, 1]", mu_dtype=mu_dtype, nu_dtype=nu_dtype
+    )
 
     def leaf(g, mu, nu, c1):
         dt = compute_dtype(g, mu, nu)
+        rdt = real_dtype(dt)
         (b1_, one_minus_b1), g_ = ema_weights(b1, dt), g.astype(dt)
-        b2_ = jnp.asarray(b2, dt)
+        b2_ = jnp.asarray(b2, rdt)
         mu_new = b1_ * mu.astype(dt) + one_minus_b1 * g_
-        nu_new = jnp.maximum(b2_ * nu.astype(dt), jnp.abs(g_) + eps)
-        u = (mu_new / c1.astype(dt)) / nu_new
+        nu_new = jnp.maximum(b2_ * real_part(nu).astype(rdt), jnp.abs(g_) + eps)
+        u = (mu_new / c1.astype(dt)) / nu_new.astype(dt)
         return u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
 
     def init(params):
@@ -100,8 +110,10 @@ def adamax(
 
     Update rule and arguments: see ``scale_by_adamax``.
     """
-    check_moment_args("adamax", b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
-    _checks.non_negative("adamax", learning_rate=learning_rate)
+    check_moment_args(
+        "adamax", b1, b2, eps, b2_interval="[0, 1]", mu_dtype=mu_dtype, nu_dtype=nu_dtype
+    )
+    _checks.finite("adamax", allow_schedule=True, learning_rate=learning_rate)
     return chain(
         scale_by_adamax(b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
         scale_by_learning_rate(learning_rate),
@@ -124,8 +136,11 @@ def adamaxw(
     ``chain(scale_by_adamax, add_decayed_weights(weight_decay, mask),
     scale_by_learning_rate)``; update rule: see ``scale_by_adamax``.
     """
-    check_moment_args("adamaxw", b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
-    _checks.non_negative("adamaxw", learning_rate=learning_rate, weight_decay=weight_decay)
+    check_moment_args(
+        "adamaxw", b1, b2, eps, b2_interval="[0, 1]", mu_dtype=mu_dtype, nu_dtype=nu_dtype
+    )
+    _checks.finite("adamaxw", allow_schedule=True, learning_rate=learning_rate)
+    _checks.non_negative("adamaxw", allow_schedule=True, weight_decay=weight_decay)
     return chain(
         scale_by_adamax(b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
         add_decayed_weights(weight_decay, mask),

@@ -18,10 +18,18 @@ from optix.core import (
     zero_count,
 )
 from optix.transforms.clipping import wide_global_norm
-from optix.transforms.proximal import proximal_decay
+from optix.transforms.proximal import proximal_chain
 from optix.transforms.scaling import scale_by_learning_rate
 from optix.transforms.weight_decay import add_decayed_weights
-from optix.tree.leafwise import bias_correction_factor, compute_dtype, ema_weights, map_leaves
+from optix.tree.leafwise import (
+    abs_sq,
+    bias_correction_factor,
+    compute_dtype,
+    ema_weights,
+    map_leaves,
+    real_dtype,
+    real_part,
+)
 from optix.tree.math import zeros_like
 
 
@@ -97,7 +105,7 @@ def scale_by_adan(
         diff = 0 if t == 1 else g - g_prev
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * diff
-        n = b3 * n + (1 - b3) * (g + b2 * diff)**2
+        n = b3 * n + (1 - b3) * |g + b2 * diff|**2
         u = (m / c(b1, t) + b2 * v / c(b2, t)) / (sqrt(n / c(b3, t) + eps_root) + eps)
         g_prev = g
 
@@ -154,16 +162,17 @@ def scale_by_adan(
 
     def leaf(g, m, v, n, g_prev, first, clip, c1, c2, c3):
         dt = compute_dtype(g, m, v, n, g_prev)
+        rdt = real_dtype(dt)
         (b1_, one_minus_b1), (b2_, one_minus_b2) = ema_weights(b1, dt), ema_weights(b2, dt)
-        b3_, one_minus_b3 = ema_weights(b3, dt)
+        b3_, one_minus_b3 = ema_weights(b3, rdt)
         g_ = g.astype(dt) * clip.astype(dt)
         diff = jnp.where(first, jnp.zeros([], dt), g_ - g_prev.astype(dt))
         m_new = b1_ * m.astype(dt) + one_minus_b1 * g_
         v_new = b2_ * v.astype(dt) + one_minus_b2 * diff
         w = g_ + b2_ * diff
-        n_new = b3_ * n.astype(dt) + one_minus_b3 * w * w
+        n_new = b3_ * real_part(n).astype(rdt) + one_minus_b3 * abs_sq(w)
         direction = m_new / c1.astype(dt) + b2_ * v_new / c2.astype(dt)
-        u = direction / (jnp.sqrt(n_new / c3.astype(dt) + eps_root) + eps)
+        u = direction / (jnp.sqrt(n_new / c3.astype(rdt) + eps_root) + eps).astype(dt)
         return (
             u.astype(g.dtype),
             m_new.astype(m.dtype),
@@ -222,16 +231,14 @@ def adan(
 ) -> GradientTransformation:
     """Adan with the official code's weight decay, clipping and restart.
 
-    ``chain(scale_by_adan, add_decayed_weights, scale_by_learning_rate,
-    proximal_decay)``, where one of the two decays holds ``weight_decay`` and the
-    other zero (so the state's structure does not depend on ``no_prox``). With u
-    from ``scale_by_adan`` and the pre-update p, each step is
+    ``chain(scale_by_adan, add_decayed_weights, scale_by_learning_rate)``, Optax's
+    chain and state, with the decay taken as the official proximal step by default
+    (``proximal_chain``). With u from ``scale_by_adan`` and the pre-update p, each
+    step is
 
         p = (p - lr * u) / (1 + lr * weight_decay)     (default: proximal, official)
         p = p - lr * (u + weight_decay * p)            if no_prox (official no_prox=True)
 
-    The proximal update is p_new - p = (-lr * u - lr * weight_decay * p) /
-    (1 + lr * weight_decay), which ``proximal_decay`` emits from d = -lr * u.
     Optax's ``adan`` has only the ``no_prox`` form, no clipping, no restart, and the
     ``1 - b2`` coefficient explained in ``scale_by_adan``; its signature and its
     defaults are kept, so ``eps_root`` is 1e-8 here: pass ``eps_root=0.0`` for the
@@ -259,22 +266,25 @@ def adan(
         tests/optimizers/test_adan.py.
     """
     check_adan_args("adan", b1, b2, b3, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
-    _checks.non_negative(
-        "adan", learning_rate=learning_rate, weight_decay=weight_decay, max_grad_norm=max_grad_norm
+    # The decoupled decay divides by 1 + learning_rate * weight_decay: a step size >= 0.
+    _checks.non_negative("adan", allow_schedule=True, learning_rate=learning_rate)
+    _checks.non_negative("adan", allow_schedule=True, weight_decay=weight_decay)
+    _checks.non_negative("adan", max_grad_norm=max_grad_norm)
+    preconditioner = scale_by_adan(
+        b1,
+        b2,
+        b3,
+        eps,
+        eps_root,
+        max_grad_norm=max_grad_norm,
+        restart_cond=restart_cond,
+        mu_dtype=mu_dtype,
+        nu_dtype=nu_dtype,
     )
-    return chain(
-        scale_by_adan(
-            b1,
-            b2,
-            b3,
-            eps,
-            eps_root,
-            max_grad_norm=max_grad_norm,
-            restart_cond=restart_cond,
-            mu_dtype=mu_dtype,
-            nu_dtype=nu_dtype,
-        ),
-        add_decayed_weights(weight_decay if no_prox else 0.0, mask),
-        scale_by_learning_rate(learning_rate),
-        proximal_decay(learning_rate, 0.0 if no_prox else weight_decay, mask),
-    )
+    if no_prox:
+        return chain(
+            preconditioner,
+            add_decayed_weights(weight_decay, mask),
+            scale_by_learning_rate(learning_rate),
+        )
+    return proximal_chain(preconditioner, learning_rate, weight_decay, mask)

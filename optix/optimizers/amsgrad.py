@@ -11,7 +11,13 @@ from optix import _checks
 from optix.core import GradientTransformation, ScalarOrSchedule, chain, safe_increment, zero_count
 from optix.optimizers.adam import check_moment_args, moments
 from optix.transforms.scaling import scale_by_learning_rate
-from optix.tree.leafwise import bias_correction_factor, compute_dtype, map_leaves
+from optix.tree.leafwise import (
+    bias_correction_factor,
+    compute_dtype,
+    map_leaves,
+    real_dtype,
+    real_part,
+)
 from optix.tree.math import zeros_like
 
 
@@ -42,7 +48,7 @@ def scale_by_amsgrad(
     (a correction switched off by ``bias_correction_mu`` / ``bias_correction_nu`` is 1):
 
         mu = b1 * mu + (1 - b1) * g
-        nu = b2 * nu + (1 - b2) * g**2
+        nu = b2 * nu + (1 - b2) * |g|**2
         nu_max = max(nu_max, nu / c(b2, t)),   v = nu_max              if nu_max_of == "corrected"
         nu_max = max(nu_max, nu),              v = nu_max / c(b2, t)   if nu_max_of == "raw"
         u = (mu / c(b1, t)) / (sqrt(v + eps_root) + eps)
@@ -53,7 +59,7 @@ def scale_by_amsgrad(
     ``bias_correction_nu=False`` both are the paper's algorithm.
 
     Args:
-        b1: Decay of the EMA of g, in [0, 1).
+        b1: Decay of the EMA of g, in (-1, 1).
         b2: Decay of the EMA of g**2, in [0, 1).
         eps: Added to the denominator outside the square root, >= 0.
         eps_root: Added inside the square root, >= 0.
@@ -80,16 +86,18 @@ def scale_by_amsgrad(
 
     def leaf(g, mu, nu, nu_max, c1, c2):
         dt = compute_dtype(g, mu, nu, nu_max)
+        rdt = real_dtype(dt)
         _, mu_new, nu_new = moments(g, mu, nu, b1, b2, dt)
         c1 = c1.astype(dt) if bias_correction_mu else jnp.ones([], dt)
-        c2 = c2.astype(dt) if bias_correction_nu else jnp.ones([], dt)
+        c2 = c2.astype(rdt) if bias_correction_nu else jnp.ones([], rdt)
+        nu_max_ = real_part(nu_max).astype(rdt)
         if nu_max_of == "corrected":
-            nu_max_new = jnp.maximum(nu_max.astype(dt), nu_new / c2)
+            nu_max_new = jnp.maximum(nu_max_, nu_new / c2)
             v = nu_max_new
         else:
-            nu_max_new = jnp.maximum(nu_max.astype(dt), nu_new)
+            nu_max_new = jnp.maximum(nu_max_, nu_new)
             v = nu_max_new / c2
-        u = (mu_new / c1) / (jnp.sqrt(v + eps_root) + eps)
+        u = (mu_new / c1) / (jnp.sqrt(v + eps_root) + eps).astype(dt)
         return (
             u.astype(g.dtype),
             mu_new.astype(mu.dtype),
@@ -140,7 +148,7 @@ def amsgrad(
     Update rule and arguments: see ``scale_by_amsgrad``.
     """
     check_moment_args("amsgrad", b1, b2, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
-    _checks.non_negative("amsgrad", learning_rate=learning_rate)
+    _checks.finite("amsgrad", allow_schedule=True, learning_rate=learning_rate)
     return chain(
         scale_by_amsgrad(
             b1,

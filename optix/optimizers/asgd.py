@@ -81,7 +81,7 @@ def scale_by_asgd(
         Tricks", Neural Networks: Tricks of the Trade, 2012.
         Checked against torch.optim.ASGD in tests/optimizers/test_asgd.py.
     """
-    _checks.non_negative("scale_by_asgd", learning_rate=learning_rate)
+    _checks.non_negative("scale_by_asgd", allow_schedule=True, learning_rate=learning_rate)
     _checks.non_negative("scale_by_asgd", lambd=lambd, alpha=alpha, t0=t0)
     _checks.floating_dtype("scale_by_asgd", mu_dtype=mu_dtype)
 
@@ -141,7 +141,9 @@ def asgd(
     References:
         Checked against torch.optim.ASGD in tests/optimizers/test_asgd.py.
     """
-    _checks.non_negative("asgd", learning_rate=learning_rate, weight_decay=weight_decay)
+    _checks.non_negative(
+        "asgd", allow_schedule=True, learning_rate=learning_rate, weight_decay=weight_decay
+    )
     _checks.non_negative("asgd", lambd=lambd, alpha=alpha, t0=t0)
     _checks.floating_dtype("asgd", mu_dtype=mu_dtype)
     return chain(

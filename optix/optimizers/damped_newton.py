@@ -118,6 +118,7 @@ def scale_by_newton(
     def update(updates, state, params=None, *, value_fn=None, **extra_args):
         objective = objective_of(fn, value_fn, params, extra_args)
         check_same_structure(fn, updates=updates, params=params)
+        _checks.real_params(fn, params, "the Hessian is taken of a function of real variables")
         dt = compute_dtype(*jax.tree.leaves(params), *jax.tree.leaves(updates))
         x = flatten_tree(params).astype(dt)
         g = flatten_tree(updates).astype(dt)
@@ -189,7 +190,7 @@ def newton(
     """
     _checks.non_negative("newton", damping=damping)
     if learning_rate is not None:
-        _checks.non_negative("newton", learning_rate=learning_rate)
+        _checks.finite("newton", allow_schedule=True, learning_rate=learning_rate)
     return chain(
         scale_by_newton(damping),
         descent_step(learning_rate),

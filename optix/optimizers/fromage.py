@@ -10,7 +10,7 @@ from optix import _checks
 from optix.core import GradientTransformation, ScalarOrSchedule, chain
 from optix.transforms.scaling import scale_by_learning_rate
 from optix.transforms.trust_ratio import scale_by_trust_ratio
-from optix.transforms.weight_decay import add_decayed_weights
+from optix.transforms.weight_decay import signed_decayed_weights
 
 
 def _step_and_decay(lr):
@@ -37,18 +37,20 @@ def fromage(learning_rate: ScalarOrSchedule, min_norm: float = 1e-6) -> Gradient
 
         u = -(lr / sqrt(1 + lr**2)) * (||p|| / ||g|| * g + lr / (sqrt(1 + lr**2) + 1) * p)
 
-    i.e. ``chain(scale_by_trust_ratio(min_norm), add_decayed_weights(decay),
-    scale_by_learning_rate(step))``. Optax's ``fromage`` puts the decay after the learning
-    rate with the negative rate ``1 / sqrt(1 + lr**2) - 1``; the arithmetic is the same.
+    i.e. Optax's chain ``(scale_by_trust_ratio(min_norm), scale_by_learning_rate(step),
+    add_decayed_weights(-step * decay))``, with its state. Optax writes the rate
+    ``-step * decay`` as ``1 / sqrt(1 + lr**2) - 1``, which cancels for small lr; the
+    form here does not.
 
     Args:
-        learning_rate: Step size, >= 0, or a schedule of the step count.
+        learning_rate: Step size (a negative one ascends), or a schedule of the step count.
         min_norm: Lower clip of both norms in the ratio, >= 0 (keeps zero gradients
             and zero parameters finite).
 
     Returns:
-        A GradientTransformation whose state is ``(ScaleByTrustRatioState,
-        WeightDecaySchedule, ScaleByScheduleState)``.
+        A GradientTransformation whose state is ``(ScaleByTrustRatioState, EmptyState,
+        EmptyState)``, or ``(ScaleByTrustRatioState, ScaleByScheduleState,
+        WeightDecaySchedule)`` for a schedule.
 
     References:
         Bernstein, Vahdat, Yue & Liu, "On the distance between two neural networks and
@@ -56,14 +58,20 @@ def fromage(learning_rate: ScalarOrSchedule, min_norm: float = 1e-6) -> Gradient
         Checked against optax.fromage and pytorch_optimizer.Fromage in
         tests/optimizers/test_fromage.py.
     """
-    _checks.non_negative("fromage", learning_rate=learning_rate, min_norm=min_norm)
+    _checks.finite("fromage", allow_schedule=True, learning_rate=learning_rate)
+    _checks.non_negative("fromage", min_norm=min_norm)
     if callable(learning_rate):
         step = lambda count: _step_and_decay(learning_rate(count))[0]
-        decay = lambda count: _step_and_decay(learning_rate(count))[1]
+        shrink = lambda count: _shrink(*_step_and_decay(learning_rate(count)))
     else:
-        step, decay = _step_and_decay(learning_rate)
+        step, shrink = _step_and_decay(learning_rate)[0], _shrink(*_step_and_decay(learning_rate))
     return chain(
         scale_by_trust_ratio(min_norm),
-        add_decayed_weights(decay),
         scale_by_learning_rate(step),
+        signed_decayed_weights(shrink),
     )
+
+
+def _shrink(step, decay):
+    """The (negative) decay rate ``-step * decay`` that follows the learning rate."""
+    return -(step * decay)

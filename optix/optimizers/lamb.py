@@ -87,8 +87,8 @@ def lamb(
     is ``bias_correction=False, max_param_norm=10.0``.
 
     Args:
-        learning_rate: Step size, >= 0, or a schedule of the step count.
-        b1: Decay of the EMA of g, in [0, 1).
+        learning_rate: Step size (a negative one ascends), or a schedule of the step count.
+        b1: Decay of the EMA of g, in (-1, 1).
         b2: Decay of the EMA of g**2, in [0, 1).
         eps: Added to the denominator outside the square root, >= 0.
         eps_root: Added inside the square root, >= 0.
@@ -102,8 +102,9 @@ def lamb(
             updated in at least float32 and stored back in their dtypes.
 
     Returns:
-        A GradientTransformation whose state is ``(ScaleByAdamState, WeightDecaySchedule
-        or MaskedState, ScaleByTrustRatioState or MaskedState, ScaleByScheduleState)``.
+        A GradientTransformation whose state is Optax's ``(ScaleByAdamState, EmptyState
+        or MaskedState, ScaleByTrustRatioState or MaskedState, EmptyState)``; a schedule
+        keeps its count (``WeightDecaySchedule``, ``ScaleByScheduleState``).
 
     References:
         You et al., "Large Batch Optimization for Deep Learning: Training BERT in 76
@@ -113,7 +114,8 @@ def lamb(
         tests/optimizers/test_lamb.py.
     """
     check_moment_args("lamb", b1, b2, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
-    _checks.non_negative("lamb", learning_rate=learning_rate, weight_decay=weight_decay)
+    _checks.finite("lamb", allow_schedule=True, learning_rate=learning_rate)
+    _checks.non_negative("lamb", allow_schedule=True, weight_decay=weight_decay)
     if max_param_norm is not None:
         _checks.positive("lamb", max_param_norm=max_param_norm)
     if bias_correction:

@@ -49,14 +49,14 @@ def lars(
              lr_inside_buffer=False)
 
     Args:
-        learning_rate: Step size, >= 0, or a schedule of the step count.
+        learning_rate: Step size (a negative one ascends), or a schedule of the step count.
         weight_decay: Coupled weight decay, >= 0, or a schedule.
         weight_decay_mask: Where to decay: a tree of bools, a function of the params, or
             ``True`` (all).
         trust_coefficient: Multiplier of the trust ratio (eta in the paper), >= 0.
         eps: Added to ||g|| in the ratio's denominator, >= 0.
         trust_ratio_mask: Where to apply the trust ratio (as ``weight_decay_mask``).
-        momentum: Momentum coefficient, >= 0.
+        momentum: Momentum coefficient, > -1.
         nesterov: Use Nesterov momentum.
         lr_inside_buffer: Accumulate ``learning_rate * g`` (Optax, Keras) rather than g
             (MoCo v3, MAE, torch's SGD).
@@ -65,7 +65,8 @@ def lars(
 
     Returns:
         A GradientTransformation whose state is ``(MaskedState, MaskedState,
-        ScaleByScheduleState, TraceState)``, the last two swapped without
+        EmptyState, TraceState)`` (``ScaleByScheduleState`` in place of the ``EmptyState``
+        for a scheduled learning rate), the last two swapped without
         ``lr_inside_buffer``.
 
     References:
@@ -74,14 +75,10 @@ def lars(
         Checked against optax.lars and a NumPy transliteration of MAE's util/lars.py in
         tests/optimizers/test_lars.py.
     """
-    _checks.non_negative(
-        "lars",
-        learning_rate=learning_rate,
-        weight_decay=weight_decay,
-        trust_coefficient=trust_coefficient,
-        eps=eps,
-        momentum=momentum,
-    )
+    _checks.finite("lars", allow_schedule=True, learning_rate=learning_rate)
+    _checks.non_negative("lars", allow_schedule=True, weight_decay=weight_decay)
+    _checks.non_negative("lars", trust_coefficient=trust_coefficient, eps=eps)
+    _checks.in_interval("lars", "(-1, inf)", momentum=momentum)
     _checks.floating_dtype("lars", mu_dtype=mu_dtype)
     trust_ratio = masked(
         scale_by_trust_ratio(trust_coefficient=trust_coefficient, eps=eps), trust_ratio_mask

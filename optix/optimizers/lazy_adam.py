@@ -165,7 +165,7 @@ def scale_by_lazy_adam(
     empty) gradient each step.
 
     Args:
-        b1: Decay of the EMA of g, in [0, 1).
+        b1: Decay of the EMA of g, in (-1, 1).
         b2: Decay of the EMA of g**2, in [0, 1).
         eps: Added to ``sqrt(nu)``, >= 0. The default 1e-7 is TF-Addons';
             torch.optim.SparseAdam's is 1e-8.
@@ -188,7 +188,7 @@ def scale_by_lazy_adam(
     def rows_update(g, mu, nu, step_size):
         dt = compute_dtype(g, mu, nu)
         _, mu_new, nu_new = moments(g, mu, nu, b1, b2, dt)
-        u = step_size.astype(dt) * mu_new / (jnp.sqrt(nu_new) + eps)
+        u = step_size.astype(dt) * mu_new / (jnp.sqrt(nu_new) + eps).astype(dt)
         return u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
 
     def dense_leaf(g, mu, nu, step_size):
@@ -276,7 +276,7 @@ def lazy_adam(
     ``apply_sparse_updates`` when the gradient holds ``SparseRows``.
     """
     check_moment_args("lazy_adam", b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
-    _checks.non_negative("lazy_adam", learning_rate=learning_rate)
+    _checks.finite("lazy_adam", allow_schedule=True, learning_rate=learning_rate)
     return chain(
         scale_by_lazy_adam(b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
         with_sparse_rows(scale_by_learning_rate(learning_rate)),

@@ -180,7 +180,7 @@ def lbfgs(
         Checked against optax.lbfgs in tests/optimizers/test_lbfgs.py.
     """
     _checks.integer_at_least("lbfgs", "memory_size", memory_size, 1)
-    _checks.non_negative("lbfgs", learning_rate=learning_rate)
+    _checks.finite("lbfgs", allow_schedule=True, allow_none=True, learning_rate=learning_rate)
     step = scale(-1.0) if learning_rate is None else scale_by_learning_rate(learning_rate)
     return chain(
         scale_by_lbfgs(memory_size, scale_init_precond),

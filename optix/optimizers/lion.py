@@ -18,7 +18,7 @@ from optix.core import (
 )
 from optix.transforms.scaling import scale_by_learning_rate
 from optix.transforms.weight_decay import add_decayed_weights
-from optix.tree.leafwise import compute_dtype, ema_weights, map_leaves
+from optix.tree.leafwise import compute_dtype, ema_weights, map_leaves, real_dtype
 from optix.tree.math import zeros_like
 
 Mode = Literal["hard", "smooth", "refined"]
@@ -53,6 +53,7 @@ def scale_by_lion(
         c = b1 * mu + (1 - b1) * g
         u = sign(c)                              if mode == "hard"
         u = tanh(smooth_beta * c)                if mode == "smooth"
+                                                 (sign(c) * tanh(smooth_beta * |c|) if complex)
         u = c if |c| < 1 else sign(c)            if mode == "refined"
         mu = b2 * mu + (1 - b2) * g
 
@@ -80,6 +81,7 @@ def scale_by_lion(
 
     def leaf(g, mu):
         dt = compute_dtype(g, mu)
+        rdt = real_dtype(dt)
         g_, mu_ = g.astype(dt), mu.astype(dt)
         b1_, one_minus_b1 = ema_weights(b1, dt)
         b2_, one_minus_b2 = ema_weights(b2, dt)
@@ -87,7 +89,11 @@ def scale_by_lion(
         if mode == "hard":
             u = jnp.sign(c)
         elif mode == "smooth":
-            u = jnp.tanh(jnp.asarray(smooth_beta, dt) * c)
+            beta = jnp.asarray(smooth_beta, rdt)
+            if jnp.iscomplexobj(c):  # the phase of c, with tanh of its modulus
+                u = jnp.sign(c) * jnp.tanh(beta * jnp.abs(c)).astype(dt)
+            else:
+                u = jnp.tanh(beta * c)
         else:
             u = jnp.where(jnp.abs(c) < 1, c, jnp.sign(c))
         mu_new = b2_ * mu_ + one_minus_b2 * g_
@@ -125,7 +131,8 @@ def lion(
     3-10x larger. Update rule and arguments: see ``scale_by_lion``.
     """
     _check("lion", b1, b2, mode, smooth_beta, mu_dtype)
-    _checks.non_negative("lion", learning_rate=learning_rate, weight_decay=weight_decay)
+    _checks.finite("lion", allow_schedule=True, learning_rate=learning_rate)
+    _checks.non_negative("lion", allow_schedule=True, weight_decay=weight_decay)
     return chain(
         scale_by_lion(b1, b2, mu_dtype, mode=mode, smooth_beta=smooth_beta),
         add_decayed_weights(weight_decay, mask),

@@ -7,9 +7,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from optix import _checks
 from optix.core import GradientTransformation, safe_increment, zero_count
 from optix.optimizers.adam import check_moment_args, moments
-from optix.tree.leafwise import bias_correction_factor, compute_dtype, map_leaves
+from optix.tree.leafwise import bias_correction_factor, compute_dtype, map_leaves, real_dtype
 from optix.tree.math import zeros_like
 
 
@@ -71,16 +72,12 @@ def scale_by_nadam(
         Checked against torch.optim.NAdam in tests/torch/test_optim.py.
     """
     check_moment_args("scale_by_nadam", b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
-    if not (isinstance(momentum_decay, int | float) and momentum_decay > 0):
-        raise ValueError(
-            "scale_by_nadam: momentum_decay must be > 0 (inf allowed), "
-            f"got momentum_decay={momentum_decay!r}"
-        )
+    _checks.positive("scale_by_nadam", momentum_decay=momentum_decay)
 
     def leaf(g, mu, nu, c2, weight_g, weight_mu):
         dt = compute_dtype(g, mu, nu)
         g_, mu_new, nu_new = moments(g, mu, nu, b1, b2, dt)
-        d = jnp.sqrt(nu_new / c2.astype(dt)) + eps
+        d = (jnp.sqrt(nu_new / c2.astype(real_dtype(dt))) + eps).astype(dt)
         u = weight_g.astype(dt) * g_ / d + weight_mu.astype(dt) * mu_new / d
         return u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
 

@@ -24,13 +24,14 @@ def noisy_sgd(
 
         u = -learning_rate * (g + sqrt(eta / t**gamma) * normal(shape of g))
 
-    Noise and arguments: see ``add_noise``; ``learning_rate`` is a number >= 0 or a
-    schedule of the step count.
+    Noise and arguments: see ``add_noise``; ``learning_rate`` is a number (a negative one
+    ascends) or a schedule of the step count.
 
     References:
         Neelakantan et al., "Adding Gradient Noise Improves Learning for Very Deep
         Networks", arXiv:1511.06807, 2015.
         Checked against optax.noisy_sgd in tests/optimizers/test_noisy_sgd.py.
     """
-    _checks.non_negative("noisy_sgd", learning_rate=learning_rate, eta=eta, gamma=gamma)
+    _checks.finite("noisy_sgd", allow_schedule=True, learning_rate=learning_rate)
+    _checks.non_negative("noisy_sgd", eta=eta, gamma=gamma)
     return chain(add_noise(eta, gamma, key, seed=seed), scale_by_learning_rate(learning_rate))

@@ -10,7 +10,14 @@ import jax.numpy as jnp
 from optix import _checks
 from optix.core import GradientTransformation, ScalarOrSchedule, chain, safe_increment, zero_count
 from optix.transforms.scaling import scale_by_learning_rate
-from optix.tree.leafwise import compute_dtype, ema_weights, map_leaves
+from optix.tree.leafwise import (
+    abs_sq,
+    compute_dtype,
+    ema_weights,
+    map_leaves,
+    real_dtype,
+    real_part,
+)
 from optix.tree.math import zeros_like
 
 
@@ -47,8 +54,8 @@ def scale_by_novograd(
     normalised gradient, inside the momentum. ``nu`` holds one number per leaf.
 
     Args:
-        b1: Momentum coefficient, in [0, 1).
-        b2: Decay of the EMA of the squared norm, in [0, 1).
+        b1: Momentum coefficient, in (-1, 1].
+        b2: Decay of the EMA of the squared norm, in [0, 1] (1 keeps the first norm).
         eps: Added to the denominator outside the square root, >= 0.
         eps_root: Added inside the square root, >= 0.
         weight_decay: Decay rate >= 0, or a schedule of the step count.
@@ -66,19 +73,22 @@ def scale_by_novograd(
         Checked against optax.scale_by_novograd and pytorch_optimizer.NovoGrad in
         tests/optimizers/test_novograd.py.
     """
-    _checks.in_unit_interval("scale_by_novograd", b1=b1, b2=b2)
-    _checks.non_negative("scale_by_novograd", eps=eps, eps_root=eps_root, weight_decay=weight_decay)
+    _checks.momentum("scale_by_novograd", b1=b1)
+    _checks.in_unit_interval("scale_by_novograd", closed_right=True, b2=b2)
+    _checks.non_negative("scale_by_novograd", eps=eps, eps_root=eps_root)
+    _checks.non_negative("scale_by_novograd", allow_schedule=True, weight_decay=weight_decay)
     _checks.floating_dtype("scale_by_novograd", mu_dtype=mu_dtype, nu_dtype=nu_dtype)
     no_decay = isinstance(weight_decay, int | float) and weight_decay == 0
 
     def leaf(g, p, mu, nu, first, rate):
         dt = compute_dtype(g, mu, nu) if p is None else compute_dtype(g, p, mu, nu)
+        rdt = real_dtype(dt)
         b1_ = jnp.asarray(b1, dt)
-        b2_, one_minus_b2 = ema_weights(b2, dt)
+        b2_, one_minus_b2 = ema_weights(b2, rdt)
         g_ = g.astype(dt)
-        norm2 = jnp.sum(jnp.square(g_))
-        nu_new = jnp.where(first, norm2, b2_ * nu.astype(dt) + one_minus_b2 * norm2)
-        normalised = g_ / (jnp.sqrt(nu_new + eps_root) + eps)
+        norm2 = jnp.sum(abs_sq(g_))
+        nu_new = jnp.where(first, norm2, b2_ * real_part(nu).astype(rdt) + one_minus_b2 * norm2)
+        normalised = g_ / (jnp.sqrt(nu_new + eps_root) + eps).astype(dt)
         if p is not None:
             normalised = normalised + rate.astype(dt) * p.astype(dt)
         mu_new = b1_ * mu.astype(dt) + normalised
@@ -134,14 +144,11 @@ def novograd(
     Update rule, ``mu_dtype`` and ``nu_dtype``: see ``scale_by_novograd``. As in Optax,
     the alias's ``eps`` default (1e-6) differs from the transform's (1e-8).
     """
-    _checks.in_unit_interval("novograd", b1=b1, b2=b2)
-    _checks.non_negative(
-        "novograd",
-        learning_rate=learning_rate,
-        eps=eps,
-        eps_root=eps_root,
-        weight_decay=weight_decay,
-    )
+    _checks.momentum("novograd", b1=b1)
+    _checks.in_unit_interval("novograd", closed_right=True, b2=b2)
+    _checks.finite("novograd", allow_schedule=True, learning_rate=learning_rate)
+    _checks.non_negative("novograd", eps=eps, eps_root=eps_root)
+    _checks.non_negative("novograd", allow_schedule=True, weight_decay=weight_decay)
     _checks.floating_dtype("novograd", mu_dtype=mu_dtype, nu_dtype=nu_dtype)
     return chain(
         scale_by_novograd(b1, b2, eps, eps_root, weight_decay, mu_dtype, nu_dtype=nu_dtype),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, NamedTuple
 
 import jax
@@ -88,7 +89,7 @@ def optimistic_gradient_descent(
     hints allow schedules, which its code cannot use).
     """
     _check("optimistic_gradient_descent", alpha, beta)
-    _checks.non_negative("optimistic_gradient_descent", learning_rate=learning_rate)
+    _checks.finite("optimistic_gradient_descent", allow_schedule=True, learning_rate=learning_rate)
     return chain(
         scale_by_optimistic_gradient(alpha=alpha, beta=beta),
         scale_by_learning_rate(learning_rate),
@@ -128,9 +129,73 @@ def optimistic_adam_v2(
     check_moment_args(
         "optimistic_adam_v2", b1, b2, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype
     )
-    _checks.non_negative("optimistic_adam_v2", learning_rate=learning_rate)
+    _checks.finite("optimistic_adam_v2", allow_schedule=True, learning_rate=learning_rate)
     return chain(
         scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype),
         scale_by_optimistic_gradient(alpha=alpha, beta=beta),
         scale_by_learning_rate(learning_rate),
+    )
+
+
+def optimistic_adam(
+    learning_rate: jax.typing.ArrayLike,
+    optimism: jax.typing.ArrayLike | None = None,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    eps_root: float = 0.0,
+    mu_dtype: jax.typing.DTypeLike | None = None,
+    *,
+    nesterov: bool = True,
+) -> GradientTransformation:
+    """Optimistic Adam, Optax's first version (deprecated there, and here: it warns).
+
+    ``chain(scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
+    scale_by_optimistic_gradient(alpha=learning_rate, beta=optimism), scale(-1))``: with
+    r the output of ``scale_by_adam`` and r_prev the previous one (r itself at the first
+    step),
+
+        u = -(learning_rate * r + optimism * (r - r_prev))
+
+    ``optimism`` defaults to ``learning_rate``, as in the paper. The learning rate is a
+    number, not a schedule; ``optimistic_adam_v2(learning_rate, alpha=1.0,
+    beta=optimism / learning_rate)`` is the same optimizer and takes schedules.
+
+    Args:
+        learning_rate: Weight of the current direction, a number >= 0.
+        optimism: Weight of the extrapolation, >= 0; ``None`` means ``learning_rate``.
+        b1: Decay of the first moment, as in ``scale_by_adam``.
+        b2: Decay of the second moment, as in ``scale_by_adam``.
+        eps: Added to the root of the second moment, as in ``scale_by_adam``.
+        eps_root: Added under that root, as in ``scale_by_adam``.
+        mu_dtype: Dtype of the first moment, as in ``scale_by_adam``.
+        nesterov: Nesterov's form of the first moment, as in ``scale_by_adam``.
+
+    Returns:
+        A GradientTransformation (a ``chain``).
+
+    References:
+        Daskalakis, Ilyas, Syrgkanis & Zeng, "Training GANs with Optimism", ICLR 2018,
+        arXiv:1711.00141.
+        Checked against optax.optimistic_adam in tests/optimizers/test_optimistic_adam.py.
+    """
+    warnings.warn(
+        "optimistic_adam is deprecated, use `optimistic_adam_v2` instead (it takes schedules)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    if callable(learning_rate):
+        raise ValueError(
+            "optimistic_adam: learning_rate must be a number, got a schedule "
+            f"learning_rate={learning_rate!r}; optimistic_adam_v2 takes schedules"
+        )
+    alpha: Any = learning_rate
+    beta: Any = learning_rate if optimism is None else optimism
+    fn = "optimistic_adam"
+    _checks.non_negative(fn, learning_rate=alpha, optimism=beta)
+    check_moment_args(fn, b1, b2, eps, eps_root, mu_dtype=mu_dtype)
+    return chain(
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
+        scale_by_optimistic_gradient(alpha=alpha, beta=beta),
+        scale_by_learning_rate(1.0),
     )

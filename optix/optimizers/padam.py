@@ -12,7 +12,13 @@ from optix.core import GradientTransformation, ScalarOrSchedule, chain, safe_inc
 from optix.optimizers.adam import check_moment_args, moments
 from optix.transforms.scaling import scale_by_learning_rate
 from optix.transforms.weight_decay import add_decayed_weights
-from optix.tree.leafwise import bias_correction_factor, compute_dtype, map_leaves
+from optix.tree.leafwise import (
+    bias_correction_factor,
+    compute_dtype,
+    map_leaves,
+    real_dtype,
+    real_part,
+)
 from optix.tree.math import zeros_like
 
 
@@ -26,8 +32,7 @@ class ScaleByPadamState(NamedTuple):
 
 
 def _check_partial(fn: str, partial: Any) -> None:
-    if isinstance(partial, int | float) and not 0 <= partial <= 0.5:
-        raise ValueError(f"{fn}: partial must be in [0, 0.5], got partial={partial!r}")
+    _checks.in_interval(fn, "[0, 0.5]", partial=partial)
 
 
 def scale_by_padam(
@@ -57,7 +62,7 @@ def scale_by_padam(
     root; partial = 0 is momentum SGD with the same step-size factor.
 
     Args:
-        b1: Decay of the EMA of g, in [0, 1).
+        b1: Decay of the EMA of g, in (-1, 1).
         b2: Decay of the EMA of g**2, in [0, 1).
         eps: Added to sqrt(v) before the power, >= 0.
         partial: The partially adaptive exponent p, in [0, 1/2].
@@ -81,10 +86,11 @@ def scale_by_padam(
 
     def leaf(step_size, g, mu, nu, nu_max=None):
         dt = compute_dtype(g, mu, nu)
+        rdt = real_dtype(dt)
         _, mu_new, nu_new = moments(g, mu, nu, b1, b2, dt)
-        v = jnp.maximum(nu_max.astype(dt), nu_new) if nu_max is not None else nu_new
-        exponent = jnp.asarray(2 * partial, dt)
-        u = step_size.astype(dt) * mu_new / jnp.power(jnp.sqrt(v) + eps, exponent)
+        v = nu_new if nu_max is None else jnp.maximum(real_part(nu_max).astype(rdt), nu_new)
+        exponent = jnp.asarray(2 * partial, rdt)
+        u = step_size.astype(dt) * mu_new / jnp.power(jnp.sqrt(v) + eps, exponent).astype(dt)
         new = (u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype))
         return (*new, v.astype(nu_max.dtype)) if nu_max is not None else new
 
@@ -134,7 +140,8 @@ def padam(
     """
     check_moment_args("padam", b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
     _check_partial("padam", partial)
-    _checks.non_negative("padam", learning_rate=learning_rate, weight_decay=weight_decay)
+    _checks.finite("padam", allow_schedule=True, learning_rate=learning_rate)
+    _checks.non_negative("padam", allow_schedule=True, weight_decay=weight_decay)
     return chain(
         add_decayed_weights(weight_decay),
         scale_by_padam(b1, b2, eps, partial, amsgrad=amsgrad, mu_dtype=mu_dtype, nu_dtype=nu_dtype),

@@ -57,6 +57,7 @@ def scale_by_polyak(
     """
     fn = "scale_by_polyak"
     _checks.non_negative(fn, max_learning_rate=max_learning_rate, eps=eps)
+    _checks.finite(fn, f_min=f_min)
     _checks.one_of(fn, "variant", variant, ("sps", "sps+"))
 
     def update(updates, state, params=None, *, value=None, **extra_args):
@@ -108,9 +109,9 @@ def polyak_sgd(
         Loizou et al., AISTATS 2021, arXiv:2002.10542.
         Checked against optax.polyak_sgd in tests/optimizers/test_polyak.py.
     """
-    _checks.non_negative(
-        "polyak_sgd", max_learning_rate=max_learning_rate, scaling=scaling, eps=eps
-    )
+    _checks.non_negative("polyak_sgd", max_learning_rate=max_learning_rate, eps=eps)
+    _checks.finite("polyak_sgd", f_min=f_min)
+    _checks.non_negative("polyak_sgd", allow_schedule=True, scaling=scaling)
     _checks.one_of("polyak_sgd", "variant", variant, ("sps", "sps+"))
     return chain(
         sgd(learning_rate=scaling),

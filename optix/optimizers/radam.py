@@ -20,7 +20,13 @@ from optix.optimizers.adam import ScaleByAdamState, check_moment_args, moments
 from optix.optimizers.rectification import rectification
 from optix.transforms.scaling import scale_by_learning_rate
 from optix.transforms.weight_decay import add_decayed_weights
-from optix.tree.leafwise import bias_correction_factor, compute_dtype, ema_weights, map_leaves
+from optix.tree.leafwise import (
+    bias_correction_factor,
+    compute_dtype,
+    ema_weights,
+    map_leaves,
+    real_dtype,
+)
 from optix.tree.math import zeros_like
 
 EpsPlacement = Literal["corrected", "raw"]
@@ -33,9 +39,8 @@ def check_radam_args(
     """Range checks of the options RAdam adds to Adam's."""
     _checks.one_of(fn, "eps_placement", eps_placement, ("corrected", "raw"))
     _checks.one_of(fn, "degenerate", degenerate, ("sgd", "skip"))
-    if isinstance(threshold, int | float) and not 4 <= threshold < float("inf"):
-        # r_t is the square root of a quantity that is negative for 2 < rho_t < 4.
-        raise ValueError(f"{fn}: threshold must be finite and >= 4, got threshold={threshold!r}")
+    # r_t is the square root of a quantity that is negative for 2 < rho_t < 4.
+    _checks.in_interval(fn, "[4, inf)", threshold=threshold)
 
 
 def scale_by_radam(
@@ -91,7 +96,7 @@ def scale_by_radam(
     noticeably only where eps is not small against sqrt(nu) (early steps, tiny g).
 
     Args:
-        b1: Decay of the EMA of g, in [0, 1).
+        b1: Decay of the EMA of g, in (-1, 1).
         b2: Decay of the EMA of g**2, in [0, 1).
         eps: Added to the denominator outside the square root, >= 0.
         eps_root: Added inside the square root, >= 0.
@@ -121,6 +126,7 @@ def scale_by_radam(
 
     def leaf(g, mu, nu, c1, c1_next, c2, rectified, r):
         dt = compute_dtype(g, mu, nu)
+        rdt = real_dtype(dt)
         g_, mu_new, nu_new = moments(g, mu, nu, b1, b2, dt)
         if nesterov:
             b1_, one_minus_b1 = ema_weights(b1, dt)
@@ -128,10 +134,11 @@ def scale_by_radam(
         else:
             mu_hat = mu_new / c1.astype(dt)
         if eps_placement == "corrected":
-            adaptive = r.astype(dt) * mu_hat / (jnp.sqrt(nu_new / c2.astype(dt) + eps_root) + eps)
+            denominator = jnp.sqrt(nu_new / c2.astype(rdt) + eps_root) + eps
+            adaptive = r.astype(dt) * mu_hat / denominator.astype(dt)
         else:
             step = (r * jnp.sqrt(c2)).astype(dt)
-            adaptive = step * mu_hat / (jnp.sqrt(nu_new + eps_root) + eps)
+            adaptive = step * mu_hat / (jnp.sqrt(nu_new + eps_root) + eps).astype(dt)
         fallback = mu_hat if degenerate == "sgd" else jnp.zeros_like(mu_hat)
         u = jnp.where(rectified, adaptive, fallback)
         return u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
@@ -207,7 +214,7 @@ def radam(
     """
     check_moment_args("radam", b1, b2, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
     check_radam_args("radam", threshold, eps_placement, degenerate)
-    _checks.non_negative("radam", learning_rate=learning_rate)
+    _checks.finite("radam", allow_schedule=True, learning_rate=learning_rate)
     preconditioner = scale_by_radam(
         b1,
         b2,
@@ -223,7 +230,7 @@ def radam(
     )
     if weight_decay is None:
         return chain(preconditioner, scale_by_learning_rate(learning_rate))
-    _checks.non_negative("radam", weight_decay=weight_decay)
+    _checks.non_negative("radam", allow_schedule=True, weight_decay=weight_decay)
     if degenerate == "skip":
         weight_decay = _on_moving_steps(weight_decay, b2, threshold, strict_threshold)
     return chain(

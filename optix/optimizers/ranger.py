@@ -63,8 +63,8 @@ def ranger(
     gc_channel_last=True.
 
     Args:
-        learning_rate: Step size, >= 0, or a schedule of the step count.
-        b1: Decay of the EMA of g, in [0, 1).
+        learning_rate: Step size (a negative one ascends), or a schedule of the step count.
+        b1: Decay of the EMA of g, in (-1, 1).
         b2: Decay of the EMA of g**2, in [0, 1).
         eps: Added to the raw root sqrt(nu), >= 0.
         threshold: rho_t must exceed it for the adaptive step, >= 4.
@@ -92,7 +92,8 @@ def ranger(
     """
     check_moment_args("ranger", b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
     check_radam_args("ranger", threshold, "raw", "sgd")
-    _checks.non_negative("ranger", learning_rate=learning_rate, weight_decay=weight_decay)
+    _checks.finite("ranger", allow_schedule=True, learning_rate=learning_rate)
+    _checks.non_negative("ranger", allow_schedule=True, weight_decay=weight_decay)
     check_sync_period("ranger", sync_period)
     _checks.in_unit_interval("ranger", closed_right=True, slow_step_size=slow_step_size)
     gc = (

@@ -18,19 +18,27 @@ from optix.core import (
 )
 from optix.transforms.momentum import trace
 from optix.transforms.scaling import scale_by_learning_rate
-from optix.tree.leafwise import bias_correction_factor, compute_dtype, ema_weights, map_leaves
+from optix.tree.leafwise import (
+    abs_sq,
+    bias_correction_factor,
+    compute_dtype,
+    ema_weights,
+    map_leaves,
+    real_dtype,
+    real_part,
+)
 from optix.tree.math import full_like, zeros_like
 
 
 class ScaleByRmsWithCountState(NamedTuple):
-    """State of ``scale_by_rms``, with or without bias correction."""
+    """State of ``scale_by_rms`` with bias correction."""
 
     count: jax.Array  # type: ignore[assignment]  # int32 scalar: number of updates applied so far
     nu: Any  # param-shaped: EMA of g**2, starting at initial_scale (dtype nu_dtype)
 
 
 class ScaleByRStdDevWithCountState(NamedTuple):
-    """State of ``scale_by_stddev``, with or without bias correction."""
+    """State of ``scale_by_stddev`` with bias correction."""
 
     count: jax.Array  # type: ignore[assignment]  # int32 scalar: number of updates applied so far
     mu: Any  # param-shaped: EMA of g (dtype mu_dtype)
@@ -38,22 +46,16 @@ class ScaleByRStdDevWithCountState(NamedTuple):
 
 
 class ScaleByRmsState(NamedTuple):
-    """Optax's count-free layout of ``scale_by_rms``'s state, for code that names it.
+    """State of ``scale_by_rms`` without bias correction."""
 
-    optix's ``scale_by_rms`` always returns ``ScaleByRmsWithCountState``.
-    """
-
-    nu: Any
+    nu: Any  # param-shaped: EMA of g**2, starting at initial_scale (dtype nu_dtype)
 
 
 class ScaleByRStdDevState(NamedTuple):
-    """Optax's count-free layout of ``scale_by_stddev``'s state, for code that names it.
+    """State of ``scale_by_stddev`` without bias correction."""
 
-    optix's ``scale_by_stddev`` always returns ``ScaleByRStdDevWithCountState``.
-    """
-
-    mu: Any
-    nu: Any
+    mu: Any  # param-shaped: EMA of g (dtype mu_dtype)
+    nu: Any  # param-shaped: EMA of g**2, starting at initial_scale (dtype nu_dtype)
 
 
 def _check(fn: str, decay: Any, eps: Any, initial_scale: Any, bias_correction: bool) -> None:
@@ -66,19 +68,29 @@ def _rms_leaf(g, mu, nu, c, decay, eps, eps_in_sqrt, bias_correction):
     """One leaf of RMSProp; centered when ``mu`` is given. Returns (u, mu, nu)."""
     leaves = (g, nu) if mu is None else (g, mu, nu)
     dt = compute_dtype(*leaves)
-    decay_, one_minus_decay = ema_weights(decay, dt)
+    rdt = real_dtype(dt)
+    decay_, one_minus_decay = ema_weights(decay, rdt)
     g_ = g.astype(dt)
-    c = c.astype(dt) if bias_correction else jnp.ones([], dt)
-    nu_new = decay_ * nu.astype(dt) + one_minus_decay * g_ * g_
+    c = c.astype(rdt) if bias_correction else jnp.ones([], rdt)
+    nu_new = decay_ * real_part(nu).astype(rdt) + one_minus_decay * abs_sq(g_)
     var = nu_new / c
     mu_out = None
     if mu is not None:
-        mu_new = decay_ * mu.astype(dt) + one_minus_decay * g_
-        var = var - (mu_new / c) ** 2
+        mu_new = decay_.astype(dt) * mu.astype(dt) + one_minus_decay.astype(dt) * g_
+        var = var - abs_sq(mu_new / c.astype(dt))
         mu_out = mu_new.astype(mu.dtype)
     d = jnp.sqrt(var + eps) if eps_in_sqrt else jnp.sqrt(var) + eps
-    u = (g_ / d).astype(g.dtype)
+    u = (g_ / d.astype(dt)).astype(g.dtype)
     return u, mu_out, nu_new.astype(nu.dtype)
+
+
+def _state(count, mu, nu):
+    """Optax's class for the options: a count only with bias correction, a mean if centered."""
+    if mu is not None:
+        return ScaleByRStdDevState(mu, nu) if count is None else ScaleByRStdDevWithCountState(
+            count, mu, nu
+        )
+    return ScaleByRmsState(nu) if count is None else ScaleByRmsWithCountState(count, nu)
 
 
 def _scale_by_rms(
@@ -86,15 +98,13 @@ def _scale_by_rms(
 ):
     def init(params):
         nu = full_like(params, initial_scale, dtype=nu_dtype)
-        if centered:
-            mu = zeros_like(params, dtype=mu_dtype)
-            return ScaleByRStdDevWithCountState(zero_count(), mu, nu)
-        return ScaleByRmsWithCountState(zero_count(), nu)
+        mu = zeros_like(params, dtype=mu_dtype) if centered else None
+        return _state(zero_count() if bias_correction else None, mu, nu)
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        count = safe_increment(state.count)
-        c = bias_correction_factor(decay, count)
+        count = safe_increment(state.count) if bias_correction else None
+        c = jnp.ones([]) if count is None else bias_correction_factor(decay, count)
         options = (decay, eps, eps_in_sqrt, bias_correction)
         if centered:
             updates, mu, nu = map_leaves(
@@ -104,14 +114,14 @@ def _scale_by_rms(
                 state.nu,
                 n_out=3,
             )
-            return updates, ScaleByRStdDevWithCountState(count, mu, nu)
+            return updates, _state(count, mu, nu)
 
         def plain(g, v):
             u, _, v_new = _rms_leaf(g, None, v, c, *options)
             return u, v_new
 
         updates, nu = map_leaves(plain, updates, state.nu, n_out=2)
-        return updates, ScaleByRmsWithCountState(count, nu)
+        return updates, _state(count, None, nu)
 
     return GradientTransformation(init, update)
 
@@ -130,14 +140,13 @@ def scale_by_rms(
     For each leaf, with g the incoming update, t = count + 1 and c = 1 - decay**t
     (c = 1 without ``bias_correction``):
 
-        nu = decay * nu + (1 - decay) * g**2
+        nu = decay * nu + (1 - decay) * |g|**2
         u = g / sqrt(nu / c + eps)     if eps_in_sqrt
         u = g / (sqrt(nu / c) + eps)   otherwise
 
     ``nu`` starts at ``initial_scale``. ``eps_in_sqrt=False`` with ``decay=alpha`` is
-    torch.optim.RMSprop's denominator. The state is ``ScaleByRmsWithCountState`` with or
-    without ``bias_correction``; Optax keeps a count only with it (its
-    ``ScaleByRmsState(nu)`` otherwise), so the layouts differ there.
+    torch.optim.RMSprop's denominator. The state is Optax's: ``ScaleByRmsState(nu)``, or
+    ``ScaleByRmsWithCountState(count, nu)`` with ``bias_correction``.
 
     Args:
         decay: Decay of the average, in [0, 1] ([0, 1) with ``bias_correction``).
@@ -149,7 +158,8 @@ def scale_by_rms(
             least float32 and stored back in it.
 
     Returns:
-        A GradientTransformation whose state is ``ScaleByRmsWithCountState``.
+        A GradientTransformation whose state is ``ScaleByRmsState``
+        (``ScaleByRmsWithCountState`` with ``bias_correction``).
 
     References:
         Hinton, "Neural Networks for Machine Learning", lecture 6e, 2012.
@@ -178,15 +188,15 @@ def scale_by_stddev(
     (c = 1 without ``bias_correction``):
 
         mu = decay * mu + (1 - decay) * g
-        nu = decay * nu + (1 - decay) * g**2
-        var = nu / c - (mu / c)**2
+        nu = decay * nu + (1 - decay) * |g|**2
+        var = nu / c - |mu / c|**2
         u = g / sqrt(var + eps)     if eps_in_sqrt
         u = g / (sqrt(var) + eps)   otherwise
 
     ``mu`` starts at 0 and ``nu`` at ``initial_scale``. ``eps_in_sqrt=False`` with
     ``decay=alpha`` is torch.optim.RMSprop(centered=True)'s denominator. The state is
-    ``ScaleByRStdDevWithCountState`` with or without ``bias_correction`` (Optax's is
-    ``ScaleByRStdDevState(mu, nu)`` without it).
+    Optax's: ``ScaleByRStdDevState(mu, nu)``, or ``ScaleByRStdDevWithCountState(count, mu,
+    nu)`` with ``bias_correction``.
 
     Args:
         decay: Decay of the averages, in [0, 1] ([0, 1) with ``bias_correction``).
@@ -199,7 +209,8 @@ def scale_by_stddev(
             updated in at least float32 and stored back in their dtypes.
 
     Returns:
-        A GradientTransformation whose state is ``ScaleByRStdDevWithCountState``.
+        A GradientTransformation whose state is ``ScaleByRStdDevState``
+        (``ScaleByRStdDevWithCountState`` with ``bias_correction``).
 
     References:
         Graves, "Generating Sequences With Recurrent Neural Networks",
@@ -240,9 +251,9 @@ def rmsprop(
     """
     _check("rmsprop", decay, eps, initial_scale, bias_correction)
     _checks.floating_dtype("rmsprop", mu_dtype=mu_dtype, nu_dtype=nu_dtype)
-    _checks.non_negative("rmsprop", learning_rate=learning_rate)
+    _checks.finite("rmsprop", allow_schedule=True, learning_rate=learning_rate)
     if momentum is not None:
-        _checks.non_negative("rmsprop", momentum=momentum)
+        _checks.in_interval("rmsprop", "(-1, inf)", momentum=momentum)
     options = (decay, eps, initial_scale, eps_in_sqrt, bias_correction)
     if centered:
         scaler = scale_by_stddev(*options, mu_dtype=mu_dtype, nu_dtype=nu_dtype)

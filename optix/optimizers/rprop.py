@@ -47,11 +47,8 @@ def check_rprop_args(
             f"got {lr_name}={learning_rate!r}"
         )
     _checks.non_negative(fn, **{lr_name: learning_rate, min_name: min_step, max_name: max_step})
-    minus, plus = _number(eta_minus), _number(eta_plus)
-    if minus is not None and not 0 < minus < 1:
-        raise ValueError(f"{fn}: {minus_name} must be in (0, 1), got {minus_name}={eta_minus!r}")
-    if plus is not None and not plus > 1:
-        raise ValueError(f"{fn}: {plus_name} must be > 1, got {plus_name}={eta_plus!r}")
+    _checks.in_interval(fn, "(0, 1)", **{minus_name: eta_minus})
+    _checks.in_interval(fn, "(1, inf]", **{plus_name: eta_plus})
     low, high = _number(min_step), _number(max_step)
     if low is not None and high is not None and low > high:
         raise ValueError(
@@ -109,6 +106,7 @@ def scale_by_rprop(
     check_rprop_args("scale_by_rprop", hyperparameters)
 
     def leaf(g, step_size, prev):
+        _checks.real_params("scale_by_rprop", g, "Rprop compares the signs of successive updates")
         dt = compute_dtype(g, step_size, prev)
         g_ = g.astype(dt)
         s = jnp.sign(g_) * jnp.sign(prev.astype(dt))

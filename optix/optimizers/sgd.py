@@ -29,8 +29,9 @@ def sgd(
     the whole velocity at once, as in torch.optim.SGD (with ``dampening=0``).
 
     Args:
-        learning_rate: Step size, >= 0, or a schedule of the step count.
-        momentum: Momentum coefficient, >= 0; ``None`` for plain SGD.
+        learning_rate: Step size (a negative one ascends), or a schedule of the step count.
+        momentum: Momentum coefficient, > -1 (negative momentum is allowed); ``None`` for
+            plain SGD.
         nesterov: Use Nesterov momentum (needs ``momentum``).
         accumulator_dtype: Dtype of the momentum buffer; ``None`` keeps the params'.
 
@@ -39,13 +40,13 @@ def sgd(
         momentum in deep learning", ICML 2013.
         Checked against torch.optim.SGD and optax.sgd in tests/optimizers/test_sgd.py.
     """
-    _checks.non_negative("sgd", learning_rate=learning_rate)
+    _checks.finite("sgd", allow_schedule=True, learning_rate=learning_rate)
     _checks.floating_dtype("sgd", accumulator_dtype=accumulator_dtype)
     if momentum is None:
         if nesterov:
             raise ValueError("sgd: nesterov=True needs a momentum, got momentum=None")
         return chain(identity(), scale_by_learning_rate(learning_rate))
-    _checks.non_negative("sgd", momentum=momentum)
+    _checks.in_interval("sgd", "(-1, inf)", momentum=momentum)
     return chain(
         trace(decay=momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype),
         scale_by_learning_rate(learning_rate),

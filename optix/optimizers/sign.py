@@ -40,7 +40,7 @@ def sign_sgd(learning_rate: ScalarOrSchedule) -> GradientTransformation:
 
     Each step is ``p -= learning_rate * sign(g)``; see ``scale_by_sign``.
     """
-    _checks.non_negative("sign_sgd", learning_rate=learning_rate)
+    _checks.finite("sign_sgd", allow_schedule=True, learning_rate=learning_rate)
     return chain(scale_by_sign(), scale_by_learning_rate(learning_rate))
 
 
@@ -60,8 +60,8 @@ def signum(
     No bias correction: it would not change the sign.
 
     Args:
-        learning_rate: Step size, >= 0, or a schedule of the step count.
-        beta: Decay of the moving average, in [0, 1].
+        learning_rate: Step size (a negative one ascends), or a schedule of the step count.
+        beta: Decay of the moving average, in (-1, 1].
         accumulator_dtype: Dtype of m; ``None`` keeps the params' dtype.
 
     References:
@@ -70,8 +70,8 @@ def signum(
         Checked against optax.signum and pytorch_optimizer.SignSGD in
         tests/optimizers/test_sign.py.
     """
-    _checks.non_negative("signum", learning_rate=learning_rate)
-    _checks.in_unit_interval("signum", closed_right=True, beta=beta)
+    _checks.finite("signum", allow_schedule=True, learning_rate=learning_rate)
+    _checks.momentum("signum", beta=beta)
     _checks.floating_dtype("signum", accumulator_dtype=accumulator_dtype)
     return chain(
         ema(beta, debias=False, accumulator_dtype=accumulator_dtype),

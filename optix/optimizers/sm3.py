@@ -11,7 +11,14 @@ import jax.numpy as jnp
 from optix import _checks
 from optix.core import GradientTransformation, ScalarOrSchedule, chain
 from optix.transforms.scaling import scale_by_learning_rate
-from optix.tree.leafwise import compute_dtype, ema_weights, map_leaves
+from optix.tree.leafwise import (
+    abs_sq,
+    compute_dtype,
+    ema_weights,
+    map_leaves,
+    real_dtype,
+    real_part,
+)
 from optix.tree.math import zeros_like
 
 
@@ -46,7 +53,7 @@ def scale_by_sm3(
     dim i), covering the leaf by its slices along each dim. For each leaf, with g the
     incoming update and w = 1 if b2 == 1 else 1 - b2:
 
-        acc = w * g**2 + b2 * min(mu[0], ..., mu[k-1])    (mu[i] broadcast along dim i)
+        acc = w * |g|**2 + b2 * min(mu[0], ..., mu[k-1])    (mu[i] broadcast along dim i)
         mu[i] = max of acc over every dim except i
         p = g / sqrt(acc + eps) where acc > 0, else 0
         nu = b1 * nu + (1 - b1) * p
@@ -58,7 +65,7 @@ def scale_by_sm3(
     accumulator (Optax's ``scale_by_sm3`` fails on scalar leaves).
 
     Args:
-        b1: Decay of the EMA of the preconditioned updates, in [0, 1).
+        b1: Decay of the EMA of the preconditioned updates, in (-1, 1).
         b2: Decay of the accumulator, in [0, 1]; 1 accumulates sums as in the paper.
         eps: Added to the accumulator inside the square root, >= 0.
         mu_dtype: Dtype of the first-order slot, the EMA of the preconditioned updates
@@ -76,7 +83,7 @@ def scale_by_sm3(
         NeurIPS 2019, arXiv:1901.11150, Algorithm SM3-II.
         Checked against optax.scale_by_sm3 in tests/optimizers/test_sm3.py.
     """
-    _checks.in_unit_interval("scale_by_sm3", b1=b1)
+    _checks.momentum("scale_by_sm3", closed_right=False, b1=b1)
     _checks.in_unit_interval("scale_by_sm3", closed_right=True, b2=b2)
     _checks.non_negative("scale_by_sm3", eps=eps)
     _checks.floating_dtype("scale_by_sm3", mu_dtype=mu_dtype, nu_dtype=nu_dtype)
@@ -96,15 +103,17 @@ def scale_by_sm3(
         # of a list after its first update.
         mu = jax.tree.leaves(mu)
         dt = compute_dtype(g, nu, *mu)
+        rdt = real_dtype(dt)
         g_ = g.astype(dt)
         b1_, one_minus_b1 = ema_weights(b1, dt)
-        b2_, one_minus_b2 = ema_weights(b2, dt)
-        weight = jnp.where(b2_is_one, jnp.ones([], dt), one_minus_b2)
+        b2_, one_minus_b2 = ema_weights(b2, rdt)
+        weight = jnp.where(b2_is_one, jnp.ones([], rdt), one_minus_b2)
+        mu_ = [real_part(m).astype(rdt) for m in mu]
         if g.ndim == 0:
-            cover = [mu[0].astype(dt)]
+            cover = [mu_[0]]
         else:
-            cover = [_broadcast_to_leaf(m.astype(dt), i, g.ndim) for i, m in enumerate(mu)]
-        acc = weight * jnp.square(g_) + b2_ * functools.reduce(jnp.minimum, cover)
+            cover = [_broadcast_to_leaf(m, i, g.ndim) for i, m in enumerate(mu_)]
+        acc = weight * abs_sq(g_) + b2_ * functools.reduce(jnp.minimum, cover)
         if g.ndim == 0:
             mu_new = [acc]
         else:
@@ -112,7 +121,8 @@ def scale_by_sm3(
                 jnp.max(acc, axis=tuple(j for j in range(g.ndim) if j != i)) for i in range(g.ndim)
             ]
         positive = acc > 0
-        preconditioned = jnp.where(positive, g_ * jax.lax.rsqrt(acc + eps), jnp.zeros([], dt))
+        scale = jax.lax.rsqrt(acc + eps).astype(dt)
+        preconditioned = jnp.where(positive, g_ * scale, jnp.zeros([], dt))
         nu_new = b1_ * nu.astype(dt) + one_minus_b1 * preconditioned
         mu_new = [m.astype(old.dtype) for m, old in zip(mu_new, mu, strict=True)]
         return nu_new.astype(g.dtype), mu_new, nu_new.astype(nu.dtype)
@@ -137,8 +147,8 @@ def sm3(
     Update rule, ``mu_dtype`` and ``nu_dtype``: see ``scale_by_sm3`` (b2 = 1, eps = 1e-8).
     Optax's ``sm3`` takes a constant learning rate only; here it may also be a schedule.
     """
-    _checks.non_negative("sm3", learning_rate=learning_rate)
-    _checks.in_unit_interval("sm3", momentum=momentum)
+    _checks.finite("sm3", allow_schedule=True, learning_rate=learning_rate)
+    _checks.momentum("sm3", closed_right=False, momentum=momentum)
     _checks.floating_dtype("sm3", mu_dtype=mu_dtype, nu_dtype=nu_dtype)
     return chain(
         scale_by_sm3(momentum, mu_dtype=mu_dtype, nu_dtype=nu_dtype),

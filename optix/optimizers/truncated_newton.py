@@ -121,6 +121,7 @@ def scale_by_newton_cg(
     def update(updates, state, params=None, *, value_fn=None, **extra_args):
         objective = objective_of(fn, value_fn, params, extra_args)
         check_same_structure(fn, updates=updates, params=params)
+        _checks.real_params(fn, params, "Hessian-vector products of real variables")
         widen = lambda tree: jax.tree.map(lambda x: x.astype(compute_dtype(x)), tree)
         # The Hessian is taken in >= float32 through a cast to the params' dtypes.
         x = widen(params)
@@ -203,7 +204,7 @@ def newton_cg(
     ``scale_by_newton_cg``.
     """
     if learning_rate is not None:
-        _checks.non_negative("newton_cg", learning_rate=learning_rate)
+        _checks.finite("newton_cg", allow_schedule=True, learning_rate=learning_rate)
     return chain(
         scale_by_newton_cg(max_cg_steps, cg_rtol, residual_norm=residual_norm),
         descent_step(learning_rate),

@@ -17,7 +17,15 @@ from optix.core import (
 )
 from optix.optimizers.adam import ScaleByAdamState, check_moment_args
 from optix.transforms.scaling import scale_by_learning_rate
-from optix.tree.leafwise import bias_correction_factor, compute_dtype, ema_weights, map_leaves
+from optix.tree.leafwise import (
+    abs_sq,
+    bias_correction_factor,
+    compute_dtype,
+    ema_weights,
+    map_leaves,
+    real_dtype,
+    real_part,
+)
 from optix.tree.math import full_like
 
 EpsOn = Literal["corrected", "raw"]
@@ -45,12 +53,12 @@ def scale_by_yogi(
     mu_dtype: jax.typing.DTypeLike | None = None,
     nu_dtype: jax.typing.DTypeLike | None = None,
 ) -> GradientTransformation:
-    """Rescale updates by Yogi: Adam whose second moment moves by at most (1 - b2) * g**2.
+    """Rescale updates by Yogi: Adam whose second moment moves by at most (1 - b2) * |g|**2.
 
     For each leaf, with g the incoming update, t = count + 1 and c(b, t) = 1 - b**t:
 
         mu = b1 * mu + (1 - b1) * g
-        nu = nu - (1 - b2) * sign(nu - g**2) * g**2
+        nu = nu - (1 - b2) * sign(nu - |g|**2) * |g|**2
         u = (mu / c(b1, t)) / (sqrt(nu / c(b2, t) + eps_root) + eps)       if eps_on == "corrected"
         u = sqrt(c(b2, t)) / c(b1, t) * mu / (sqrt(nu + eps_root) + eps)   if eps_on == "raw"
 
@@ -62,7 +70,7 @@ def scale_by_yogi(
     ``nu`` are the paper's m_t and v_t.
 
     Args:
-        b1: Decay of the EMA of g, in [0, 1).
+        b1: Decay of the EMA of g, in (-1, 1).
         b2: Controls the step of ``nu``, in [0, 1).
         eps: Added to the denominator outside the square root, >= 0.
         eps_root: Added inside the square root, >= 0.
@@ -98,17 +106,20 @@ def scale_by_yogi(
 
     def leaf(g, mu, nu, c1, c2):
         dt = compute_dtype(g, mu, nu)
+        rdt = real_dtype(dt)
         b1_, one_minus_b1 = ema_weights(b1, dt)
-        one_minus_b2 = jnp.asarray(1 - b2, dt)
+        one_minus_b2 = jnp.asarray(1 - b2, rdt)
         g_ = g.astype(dt)
-        g2 = g_ * g_
+        g2 = abs_sq(g_)
         mu_new = b1_ * mu.astype(dt) + one_minus_b1 * g_
-        nu_new = nu.astype(dt) - one_minus_b2 * jnp.sign(nu.astype(dt) - g2) * g2
-        c1, c2 = c1.astype(dt), c2.astype(dt)
+        nu_ = real_part(nu).astype(rdt)
+        nu_new = nu_ - one_minus_b2 * jnp.sign(nu_ - g2) * g2
+        c1, c2 = c1.astype(dt), c2.astype(rdt)
         if eps_on == "corrected":
-            u = (mu_new / c1) / (jnp.sqrt(nu_new / c2 + eps_root) + eps)
+            u = (mu_new / c1) / (jnp.sqrt(nu_new / c2 + eps_root) + eps).astype(dt)
         else:
-            u = jnp.sqrt(c2) / c1 * mu_new / (jnp.sqrt(nu_new + eps_root) + eps)
+            denominator = (jnp.sqrt(nu_new + eps_root) + eps).astype(dt)
+            u = jnp.sqrt(c2).astype(dt) / c1 * mu_new / denominator
         return u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
 
     def init(params):
@@ -150,7 +161,7 @@ def yogi(
     """
     dtypes = {"mu_dtype": mu_dtype, "nu_dtype": nu_dtype}
     _check("yogi", b1, b2, eps, eps_root, initial_accumulator_value, initial_mu, eps_on, **dtypes)
-    _checks.non_negative("yogi", learning_rate=learning_rate)
+    _checks.finite("yogi", allow_schedule=True, learning_rate=learning_rate)
     return chain(
         scale_by_yogi(
             b1,

@@ -68,10 +68,17 @@ def cosine_weights(k: jax.Array, length: Any) -> tuple[jax.Array, jax.Array]:
 def power_weights(
     weights: tuple[jax.Array, jax.Array], exponent: jax.typing.ArrayLike
 ) -> tuple[jax.Array, jax.Array]:
-    """``(w**exponent, 1 - w**exponent)`` from ``(w, 1 - w)``, the second as ``-expm1(..)``."""
+    """``(w**exponent, 1 - w**exponent)`` from ``(w, 1 - w)``, the second as ``-expm1(..)``.
+
+    An exponent of 0 gives ``(1, 0)`` everywhere, also at ``w = 0`` (where ``0 * log(0)``
+    would be NaN).
+    """
     w, rest = weights
     exponent = as_float(exponent)
-    return w**exponent, -jnp.expm1(exponent * jnp.log1p(-rest))
+    log_w = jnp.log1p(-rest)
+    zero = exponent == 0
+    safe_log_w = jnp.where(zero, jnp.zeros_like(log_w), log_w)
+    return w**exponent, jnp.where(zero, jnp.zeros_like(rest), -jnp.expm1(exponent * safe_log_w))
 
 
 def blend(

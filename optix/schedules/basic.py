@@ -36,7 +36,22 @@ def constant_schedule(value: jax.typing.ArrayLike) -> Schedule:
     References:
         Checked against optax.constant_schedule in tests/schedules/test_basic.py.
     """
+    _checks.number("constant_schedule", value=value)
     return lambda count: as_float(value)
+
+
+def _transition_start(fn: str, transition_begin):
+    """``transition_begin``, type-checked; a negative value counts as 0, as in Optax."""
+    _checks.number(fn, transition_begin=transition_begin)
+    begin = _checks._concrete(transition_begin)
+    return 0 if begin is not None and begin < 0 else transition_begin
+
+
+def _no_transition(fn: str, transition_steps) -> bool:
+    """Whether ``transition_steps`` is a concrete number <= 0: Optax's constant schedule."""
+    _checks.number(fn, transition_steps=transition_steps)
+    steps = _checks._concrete(transition_steps)
+    return steps is not None and steps <= 0
 
 
 def polynomial_schedule(
@@ -60,11 +75,12 @@ def polynomial_schedule(
     Args:
         init_value: Value up to ``transition_begin``.
         end_value: Value from ``transition_begin + transition_steps`` on.
-        power: Exponent of the polynomial, > 0.
-        transition_steps: Length of the transition, >= 0; 0 holds ``init_value`` at
-            every step, as in Optax.
-        transition_begin: Steps before the transition starts, >= 0 (Optax logs and
-            uses 0 for a negative value; here it raises).
+        power: Exponent of the polynomial, >= 0 (0 holds ``init_value``).
+        transition_steps: Length of the transition; a value <= 0 holds ``init_value``
+            at every step, as in Optax (a length computed as ``total - warmup`` may
+            come out negative in a short run).
+        transition_begin: Steps before the transition starts; a negative value counts
+            as 0, as in Optax.
 
     Returns:
         A function of the step count.
@@ -73,9 +89,10 @@ def polynomial_schedule(
         Checked against optax.polynomial_schedule in tests/schedules/test_basic.py.
     """
     fn = "polynomial_schedule"
-    _checks.positive(fn, power=power)
-    _checks.non_negative(fn, transition_steps=transition_steps, transition_begin=transition_begin)
-    if transition_steps == 0:
+    _checks.number(fn, init_value=init_value, end_value=end_value)
+    _checks.non_negative(fn, power=power)
+    transition_begin = _transition_start(fn, transition_begin)
+    if _no_transition(fn, transition_steps) or _checks._concrete(power) == 0:
         return constant_schedule(init_value)
 
     def schedule(count):
@@ -97,8 +114,8 @@ def linear_schedule(
     Args:
         init_value: Value up to ``transition_begin``.
         end_value: Value from ``transition_begin + transition_steps`` on.
-        transition_steps: Length of the transition, >= 0; 0 holds ``init_value``.
-        transition_begin: Steps before the transition starts, >= 0.
+        transition_steps: Length of the transition; <= 0 holds ``init_value``.
+        transition_begin: Steps before the transition starts (negative counts as 0).
 
     Returns:
         A function of the step count.
@@ -107,7 +124,8 @@ def linear_schedule(
         Checked against optax.linear_schedule in tests/schedules/test_basic.py.
     """
     fn = "linear_schedule"
-    _checks.non_negative(fn, transition_steps=transition_steps, transition_begin=transition_begin)
+    _checks.number(fn, init_value=init_value, end_value=end_value)
+    _checks.number(fn, transition_steps=transition_steps, transition_begin=transition_begin)
     return polynomial_schedule(init_value, end_value, 1, transition_steps, transition_begin)
 
 
@@ -130,13 +148,12 @@ def exponential_decay(
 
     Args:
         init_value: Value up to ``transition_begin``.
-        transition_steps: Steps per factor of ``decay_rate``, > 0. Optax returns a
-            constant schedule for a value <= 0 (its docstring says "must be positive");
-            here it raises.
-        decay_rate: Factor per ``transition_steps``, > 0 (< 1 decays, > 1 grows). Optax
-            returns a constant schedule for 0 and NaNs (or sign flips) for a negative rate;
-            here both raise.
-        transition_begin: Steps before the decay starts, >= 0.
+        transition_steps: Steps per factor of ``decay_rate``; a value <= 0 gives the
+            constant schedule ``init_value``, as in Optax.
+        decay_rate: Factor per ``transition_steps``, >= 0 (< 1 decays, > 1 grows). 0
+            gives the constant schedule ``init_value``, as in Optax. A negative rate
+            (NaN or sign flips in Optax) raises.
+        transition_begin: Steps before the decay starts (negative counts as 0).
         staircase: Decay in whole factors of ``decay_rate`` instead of continuously.
         end_value: Bound the value stops at; ``None`` for no bound.
 
@@ -147,8 +164,12 @@ def exponential_decay(
         Checked against optax.exponential_decay in tests/schedules/test_basic.py.
     """
     fn = "exponential_decay"
-    _checks.positive(fn, transition_steps=transition_steps, decay_rate=decay_rate)
-    _checks.non_negative(fn, transition_begin=transition_begin)
+    _checks.number(fn, init_value=init_value)
+    _checks.number(fn, allow_none=True, end_value=end_value)
+    _checks.non_negative(fn, decay_rate=decay_rate)
+    transition_begin = _transition_start(fn, transition_begin)
+    if _no_transition(fn, transition_steps) or _checks._concrete(decay_rate) == 0:
+        return constant_schedule(init_value)
 
     def schedule(count):
         init = as_float(init_value)
@@ -186,6 +207,7 @@ def piecewise_constant_schedule(
     References:
         Checked against optax.piecewise_constant_schedule in tests/schedules/test_basic.py.
     """
+    _checks.number("piecewise_constant_schedule", init_value=init_value)
     pieces = boundaries_and_scales_items("piecewise_constant_schedule", boundaries_and_scales)
 
     def schedule(count):
@@ -222,6 +244,7 @@ def piecewise_interpolate_schedule(
     """
     fn = "piecewise_interpolate_schedule"
     _checks.one_of(fn, "interpolate_type", interpolate_type, ("linear", "cosine"))
+    _checks.number(fn, init_value=init_value)
     pieces = boundaries_and_scales_items(fn, boundaries_and_scales)
     weights = linear_weights if interpolate_type == "linear" else cosine_weights
     starts = [0.0] + [boundary for boundary, _ in pieces]

@@ -43,7 +43,7 @@ def cosine_decay_schedule(
         init_value: Value at step 0.
         decay_steps: Length of the decay, > 0.
         alpha: Final value as a fraction of ``init_value``.
-        exponent: Power applied to c, > 0 (Optax accepts any; <= 0 never decays or
+        exponent: Power applied to c, >= 0 (0 holds ``init_value``; a negative power
             divides by zero at the end).
 
     Returns:
@@ -55,7 +55,9 @@ def cosine_decay_schedule(
         Checked against optax.cosine_decay_schedule in tests/schedules/test_cosine.py.
     """
     fn = "cosine_decay_schedule"
-    _checks.positive(fn, decay_steps=decay_steps, exponent=exponent)
+    _checks.number(fn, init_value=init_value, alpha=alpha)
+    _checks.positive(fn, decay_steps=decay_steps)
+    _checks.non_negative(fn, exponent=exponent)
 
     def schedule(count):
         init = as_float(init_value)
@@ -84,7 +86,9 @@ def warmup_constant_schedule(
     References:
         Checked against optax.warmup_constant_schedule in tests/schedules/test_cosine.py.
     """
-    _checks.non_negative("warmup_constant_schedule", warmup_steps=warmup_steps)
+    fn = "warmup_constant_schedule"
+    _checks.number(fn, init_value=init_value, peak_value=peak_value)
+    _checks.non_negative(fn, warmup_steps=warmup_steps)
     warmup = linear_schedule(init_value, peak_value, warmup_steps)
     return join_schedules([warmup, constant_schedule(peak_value)], [warmup_steps])
 
@@ -114,7 +118,7 @@ def warmup_cosine_decay_schedule(
         decay_steps: Total length, warmup included, > warmup_steps.
         end_value: Value from step ``decay_steps`` on. (Optax decays to 0 whatever
             ``end_value`` is when ``peak_value`` is 0.)
-        exponent: Power applied to c, > 0.
+        exponent: Power applied to c, >= 0.
 
     Returns:
         A function of the step count.
@@ -125,8 +129,9 @@ def warmup_cosine_decay_schedule(
         Checked against optax.warmup_cosine_decay_schedule in tests/schedules/test_cosine.py.
     """
     fn = "warmup_cosine_decay_schedule"
-    _checks.non_negative(fn, warmup_steps=warmup_steps)
-    _checks.positive(fn, exponent=exponent)
+    _checks.number(fn, init_value=init_value, peak_value=peak_value, end_value=end_value)
+    _checks.number(fn, decay_steps=decay_steps)
+    _checks.non_negative(fn, warmup_steps=warmup_steps, exponent=exponent)
     if not decay_steps > warmup_steps:
         raise ValueError(
             f"{fn}: decay_steps must be > warmup_steps = {warmup_steps!r} (it counts the "
@@ -161,9 +166,11 @@ def warmup_exponential_decay_schedule(
         init_value: Value at step 0.
         peak_value: Value at the end of the warmup.
         warmup_steps: Length of the warmup, >= 0.
-        transition_steps: Steps per factor of ``decay_rate``, > 0.
-        decay_rate: Factor per ``transition_steps``, > 0.
-        transition_begin: Steps at ``peak_value`` after the warmup, >= 0.
+        transition_steps: Steps per factor of ``decay_rate``; <= 0 holds ``peak_value``
+            after the warmup, as in Optax.
+        decay_rate: Factor per ``transition_steps``, >= 0; 0 holds ``peak_value``, as in
+            Optax.
+        transition_begin: Steps at ``peak_value`` after the warmup (negative counts as 0).
         staircase: Decay in whole factors of ``decay_rate``.
         end_value: Bound the decay stops at; ``None`` for no bound.
 
@@ -175,8 +182,10 @@ def warmup_exponential_decay_schedule(
         tests/schedules/test_cosine.py.
     """
     fn = "warmup_exponential_decay_schedule"
-    _checks.non_negative(fn, warmup_steps=warmup_steps, transition_begin=transition_begin)
-    _checks.positive(fn, transition_steps=transition_steps, decay_rate=decay_rate)
+    _checks.number(fn, init_value=init_value, peak_value=peak_value)
+    _checks.number(fn, allow_none=True, end_value=end_value)
+    _checks.number(fn, transition_steps=transition_steps, transition_begin=transition_begin)
+    _checks.non_negative(fn, warmup_steps=warmup_steps, decay_rate=decay_rate)
     warmup = linear_schedule(init_value, peak_value, warmup_steps)
     decay = exponential_decay(
         peak_value, transition_steps, decay_rate, transition_begin, staircase, end_value

@@ -9,7 +9,10 @@ from optix.schedules._common import Schedule
 from optix.schedules.basic import piecewise_interpolate_schedule
 
 
-def _check_cycle(fn: str, transition_steps, div_factor, final_div_factor, **pcts) -> None:
+def _check_cycle(
+    fn: str, transition_steps, peak_value, div_factor, final_div_factor, **pcts
+) -> None:
+    _checks.number(fn, peak_value=peak_value)
     _checks.positive(
         fn,
         transition_steps=transition_steps,
@@ -59,7 +62,9 @@ def cosine_onecycle_schedule(
         Checked against optax.cosine_onecycle_schedule in tests/schedules/test_cycles.py.
     """
     fn = "cosine_onecycle_schedule"
-    _check_cycle(fn, transition_steps, div_factor, final_div_factor, pct_start=pct_start)
+    _check_cycle(
+        fn, transition_steps, peak_value, div_factor, final_div_factor, pct_start=pct_start
+    )
     rise_end, end = int(pct_start * transition_steps), int(transition_steps)
     if not rise_end < end:
         raise _too_short(
@@ -109,6 +114,7 @@ def linear_onecycle_schedule(
     _check_cycle(
         fn,
         transition_steps,
+        peak_value,
         div_factor,
         final_div_factor,
         pct_start=pct_start,

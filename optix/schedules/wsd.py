@@ -91,6 +91,7 @@ def warmup_stable_decay_schedule(
         Checked against pytorch_optimizer.get_wsd_schedule in tests/schedules/test_wsd.py.
     """
     fn = "warmup_stable_decay_schedule"
+    _checks.number(fn, init_value=init_value, peak_value=peak_value, end_value=end_value)
     _checks.non_negative(
         fn, warmup_steps=warmup_steps, stable_steps=stable_steps, decay_steps=decay_steps
     )

@@ -67,11 +67,10 @@ def adagrad(
         Checked against torch.optim.Adagrad in tests/torch/test_adaptive.py.
     """
     del foreach, differentiable, fused
+    _checks.non_negative("optix.torch.adagrad", allow_schedule=True, lr=lr, weight_decay=weight_decay)
     _checks.non_negative(
         "optix.torch.adagrad",
-        lr=lr,
         lr_decay=lr_decay,
-        weight_decay=weight_decay,
         initial_accumulator_value=initial_accumulator_value,
         eps=eps,
     )
@@ -106,7 +105,8 @@ def adadelta(
         Checked against torch.optim.Adadelta in tests/torch/test_adaptive.py.
     """
     del foreach, capturable, differentiable
-    _checks.non_negative("optix.torch.adadelta", lr=lr, eps=eps, weight_decay=weight_decay)
+    _checks.non_negative("optix.torch.adadelta", allow_schedule=True, lr=lr, weight_decay=weight_decay)
+    _checks.non_negative("optix.torch.adadelta", eps=eps)
     _checks.in_unit_interval("optix.torch.adadelta", closed_right=True, rho=rho)
     _checks.floating_dtype("optix.torch.adadelta", nu_dtype=nu_dtype)
     return chain(
@@ -154,7 +154,8 @@ def rmsprop(
     """
     del capturable, foreach, differentiable
     fn = "optix.torch.rmsprop"
-    _checks.non_negative(fn, lr=lr, eps=eps, weight_decay=weight_decay, momentum=momentum)
+    _checks.non_negative(fn, allow_schedule=True, lr=lr, weight_decay=weight_decay)
+    _checks.non_negative(fn, eps=eps, momentum=momentum)
     _checks.in_unit_interval(fn, closed_right=True, alpha=alpha)
     _checks.floating_dtype(fn, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
     if centered:

@@ -39,7 +39,7 @@ def asgd(
     """
     del foreach, differentiable, capturable
     fn = "optix.torch.asgd"
-    _checks.non_negative(fn, lr=lr, weight_decay=weight_decay)
+    _checks.non_negative(fn, allow_schedule=True, lr=lr, weight_decay=weight_decay)
     _checks.non_negative(fn, lambd=lambd, alpha=alpha, t0=t0)
     _checks.floating_dtype(fn, mu_dtype=mu_dtype)
     return chain(

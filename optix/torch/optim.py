@@ -34,7 +34,8 @@ def maximize_direction(maximize: bool) -> GradientTransformation:
 
 
 def check_adam_args(fn: str, lr: Any, betas: Betas, eps: Any, weight_decay: Any) -> None:
-    _checks.non_negative(fn, lr=lr, eps=eps, weight_decay=weight_decay)
+    _checks.non_negative(fn, allow_schedule=True, lr=lr, weight_decay=weight_decay)
+    _checks.non_negative(fn, eps=eps)
     _checks.in_unit_interval(fn, closed_right=False, **{"betas[0]": betas[0], "betas[1]": betas[1]})
 
 
@@ -81,7 +82,9 @@ def sgd(
         Checked against torch.optim.SGD in tests/torch/test_optim.py.
     """
     del foreach, differentiable, fused
-    _checks.non_negative("optix.torch.sgd", lr=lr, momentum=momentum, weight_decay=weight_decay)
+    _checks.non_negative("optix.torch.sgd", allow_schedule=True, lr=lr, weight_decay=weight_decay)
+    _checks.non_negative("optix.torch.sgd", momentum=momentum)
+    _checks.in_unit_interval("optix.torch.sgd", closed_right=True, dampening=dampening)
     _checks.floating_dtype("optix.torch.sgd", mu_dtype=mu_dtype)
     if nesterov and (momentum <= 0 or dampening != 0):
         raise ValueError(

@@ -170,9 +170,8 @@ def lbfgs(
         for large scale optimization", Mathematical Programming 45, 1989.
         Checked against torch.optim.LBFGS in tests/torch/test_lbfgs.py.
     """
-    _checks.non_negative(
-        FN, lr=lr, tolerance_grad=tolerance_grad, tolerance_change=tolerance_change
-    )
+    _checks.non_negative(FN, allow_schedule=True, lr=lr)
+    _checks.non_negative(FN, tolerance_grad=tolerance_grad, tolerance_change=tolerance_change)
     _checks.integer_at_least(FN, "max_iter", max_iter, 1)
     max_eval = max_iter * 5 // 4 if max_eval is None else max_eval
     _checks.integer_at_least(FN, "max_eval", max_eval, 1)
@@ -180,6 +179,7 @@ def lbfgs(
     _checks.one_of(FN, "line_search_fn", line_search_fn, (None, "strong_wolfe"))
 
     def init(params):
+        _checks.real_params(FN, params, "the history is kept as one flat real vector")
         leaves = jax.tree.leaves(params)
         dtype = compute_dtype(*leaves)
         n = sum(math.prod(leaf.shape) for leaf in leaves)

@@ -37,13 +37,15 @@ def sparse_adam(
 
     Returns:
         A GradientTransformation whose state is
-        ``(EmptyState(), ScaleByLazyAdamState, ScaleByScheduleState)``.
+        ``(EmptyState(), ScaleByLazyAdamState, EmptyState())``
+        (``ScaleByScheduleState`` last for a scheduled ``lr``).
 
     References:
         Checked against torch.optim.SparseAdam in tests/torch/test_sparse_adam.py.
     """
     fn = "optix.torch.sparse_adam"
-    _checks.positive(fn, lr=lr, eps=eps)
+    _checks.positive(fn, allow_schedule=True, lr=lr)
+    _checks.positive(fn, eps=eps)
     _checks.in_unit_interval(fn, closed_right=False, **{"betas[0]": betas[0], "betas[1]": betas[1]})
     _checks.floating_dtype(fn, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
     direction = scale(-1.0) if maximize else identity()

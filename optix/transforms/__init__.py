@@ -4,6 +4,7 @@ from optix.core import chain, named_chain
 from optix.transforms.accumulation import ApplyEvery, MultiSteps, MultiStepsState, apply_every
 from optix.transforms.backtracking_linesearch import (
     BacktrackingLinesearchInfo,
+    BacktrackingLinesearchInfoWithStatus,
     ScaleByBacktrackingLinesearchState,
     scale_by_backtracking_linesearch,
 )
@@ -88,7 +89,7 @@ from optix.transforms.partition import (
 )
 from optix.transforms.per_example import per_example_global_norm_clip, per_example_layer_norm_clip
 from optix.transforms.projection import project_params
-from optix.transforms.proximal import ProximalDecayState, proximal_decay
+from optix.transforms.proximal import ProximalDecayState, proximal_chain, proximal_decay
 from optix.transforms.scaling import (
     ScaleByScheduleState,
     ScaleState,
@@ -105,6 +106,7 @@ from optix.transforms.weight_decay import (
 from optix.transforms.zoom_linesearch import (
     ScaleByZoomLinesearchState,
     ZoomLinesearchInfo,
+    ZoomLinesearchInfoWithStatus,
     scale_by_zoom_linesearch,
 )
 
@@ -115,6 +117,7 @@ __all__ = [
     "ApplyEvery",
     "ApplyIfFiniteState",
     "BacktrackingLinesearchInfo",
+    "BacktrackingLinesearchInfoWithStatus",
     "ClipByGlobalNormState",
     "ClipState",
     "ConditionFn",
@@ -152,6 +155,7 @@ __all__ = [
     "WrappedSchedule",
     "ZeroNansState",
     "ZoomLinesearchInfo",
+    "ZoomLinesearchInfoWithStatus",
     "adaptive_grad_clip",
     "add_decayed_weights",
     "add_noise",
@@ -189,6 +193,7 @@ __all__ = [
     "per_example_global_norm_clip",
     "per_example_layer_norm_clip",
     "project_params",
+    "proximal_chain",
     "proximal_decay",
     "scale",
     "scale_by_backtracking_linesearch",

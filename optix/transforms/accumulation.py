@@ -209,7 +209,7 @@ def apply_every(k: jax.typing.ArrayLike = 1) -> GradientTransformation:
     References:
         Checked against optax.apply_every in tests/transforms/test_accumulation.py.
     """
-    if isinstance(k, int):
+    if not isinstance(k, jax.Array):  # a traced k (inject_hyperparams) passes
         _checks.integer_at_least("apply_every", "k", k, 1)
 
     def leaf(g, ga, first, emit):

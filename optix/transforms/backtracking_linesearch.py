@@ -16,7 +16,15 @@ from optix.tree.structure import check_same_structure
 
 
 class BacktrackingLinesearchInfo(NamedTuple):
-    """What the last backtracking search did (Optax's fields, then ``status``)."""
+    """What the last backtracking search did (Optax's class and fields)."""
+
+    num_linesearch_steps: jax.Array  # int32: value_fn evaluations in the last update
+    decrease_error: jax.Array  # sufficient-decrease violation at the last step tried (0: holds)
+
+
+class BacktrackingLinesearchInfoWithStatus(NamedTuple):
+    """``BacktrackingLinesearchInfo`` and the search's ``status``: the ``info`` of
+    ``scale_by_backtracking_linesearch(..., keep_status=True)``."""
 
     num_linesearch_steps: jax.Array  # int32: value_fn evaluations in the last update
     decrease_error: jax.Array  # sufficient-decrease violation at the last step tried (0: holds)
@@ -29,7 +37,7 @@ class ScaleByBacktrackingLinesearchState(NamedTuple):
     learning_rate: jax.Array  # the step size that scaled the last updates
     value: jax.Array  # value_fn at the params the last step moved to (inf before any)
     grad: Any  # param-shaped gradient there with store_grad, else None
-    info: BacktrackingLinesearchInfo
+    info: BacktrackingLinesearchInfo | BacktrackingLinesearchInfoWithStatus
 
 
 class _Search(NamedTuple):
@@ -50,6 +58,8 @@ def scale_by_backtracking_linesearch(
     rtol: jax.typing.ArrayLike = 0.0,
     store_grad: bool = False,
     verbose: bool = False,
+    *,
+    keep_status: bool = False,
 ) -> GradientTransformation:
     """Scale the updates by the first step size tried that decreases the objective enough.
 
@@ -66,14 +76,15 @@ def scale_by_backtracking_linesearch(
 
     If no step size passes, the last one tried is used; if its value (or gradient) is
     NaN or inf, no step is made (eta = 0) and the state keeps f(w) and the given grad.
-    ``info.status`` says which (see ``optix.transforms.linesearch_protocol``); ``verbose``
-    prints why and what to change.
+    The search's status says which (see ``optix.transforms.linesearch_protocol``):
+    ``verbose`` prints it with what to change, ``keep_status`` stores it as
+    ``info.status``.
 
     Differences from Optax (same numbers otherwise): extra arguments ``value_fn`` does
     not accept are ignored (Optax raises); a value of -inf fails the condition; after a
     step size of 0 the next search starts at ``max_learning_rate`` (Optax's stays at 0
     forever) and the state holds f(w), not NaN; the stored scalars are >= float32 for
-    bf16/f16 params; ``info`` gains ``status``.
+    bf16/f16 params.
 
     Args:
         max_backtracking_steps: Most shrinks per update, an int >= 0 (evaluations: at
@@ -87,6 +98,9 @@ def scale_by_backtracking_linesearch(
         rtol: Relative slack on f(w), >= 0.
         store_grad: Store the gradient at the accepted step (else ``grad`` is None).
         verbose: Print a diagnosis when no step size passes.
+        keep_status: Store the status in the state: ``info`` is then
+            ``BacktrackingLinesearchInfoWithStatus`` (Optax's
+            ``BacktrackingLinesearchInfo`` otherwise).
 
     Returns:
         A GradientTransformation whose state is ``ScaleByBacktrackingLinesearchState``;
@@ -108,6 +122,11 @@ def scale_by_backtracking_linesearch(
     _checks.positive(fn, max_learning_rate=max_learning_rate)
     _checks.non_negative(fn, atol=atol, rtol=rtol)
 
+    def make_info(*fields):
+        if keep_status:
+            return BacktrackingLinesearchInfoWithStatus(*fields)
+        return BacktrackingLinesearchInfo(*fields[:-1])
+
     def init(params):
         dt = protocol.scalar_dtype(params)
         inf = jnp.asarray(jnp.inf, dt)
@@ -115,7 +134,7 @@ def scale_by_backtracking_linesearch(
             learning_rate=jnp.ones([], dt),
             value=inf,
             grad=zeros_like(params) if store_grad else None,
-            info=BacktrackingLinesearchInfo(zero_count(), inf, zero_count()),
+            info=make_info(zero_count(), inf, zero_count()),
         )
 
     def update(updates, state, params=None, *, value=None, grad=None, value_fn=None, **extra_args):
@@ -126,7 +145,7 @@ def scale_by_backtracking_linesearch(
         dt = protocol.scalar_dtype(params)
         value = jnp.asarray(value, dt)
         grad = cast_like(grad, zeros_like(params))
-        slope = protocol.slope_along(grad, updates, dt)
+        slope = protocol.slope_along(grad, updates, dt, conjugated=True)
         c1, tolerance = jnp.asarray(slope_rtol, dt), jnp.asarray(atol, dt)
         threshold = jnp.asarray(1.0 + rtol, dt) * value
         last = jnp.asarray(max_backtracking_steps, jnp.int32)
@@ -187,7 +206,7 @@ def scale_by_backtracking_linesearch(
                 decrease_error=s.decrease_error,
                 num_steps=s.count,
             )
-        info = BacktrackingLinesearchInfo(s.count, s.decrease_error, status)
+        info = make_info(s.count, s.decrease_error, status)
         new_state = ScaleByBacktrackingLinesearchState(learning_rate, new_value, new_grad, info)
         return protocol.scale_updates(learning_rate, updates), new_state
 

@@ -8,15 +8,15 @@ import jax.numpy as jnp
 from optix import _checks
 from optix.core import GradientTransformation, init_empty_state
 from optix.transforms.weight_decay import NO_PARAMS
-from optix.tree.leafwise import compute_dtype
+from optix.tree.leafwise import abs_sq, compute_dtype, real_dtype
 from optix.tree.shards import leaf_mean
 from optix.tree.structure import check_same_structure
 
 
 def block_rms(x: jax.Array, dtype) -> jax.Array:
-    """``sqrt(mean(|x|**2))`` of a whole leaf (all blocks of a split one), in ``dtype``."""
-    x = x.astype(dtype)
-    return jnp.sqrt(leaf_mean(jnp.square(jnp.abs(x))))
+    """``sqrt(mean(|x|**2))`` of a whole leaf (all blocks of a split one), in ``dtype``'s
+    real dtype (float32 for complex64)."""
+    return jnp.sqrt(leaf_mean(abs_sq(x.astype(dtype))))
 
 
 def safe_block_rms(x: jax.Array, min_rms: jax.typing.ArrayLike, dtype) -> jax.Array:
@@ -25,7 +25,7 @@ def safe_block_rms(x: jax.Array, min_rms: jax.typing.ArrayLike, dtype) -> jax.Ar
     Where the floor wins, the rms is taken of ones instead, so the square root's
     infinite derivative at zero never enters a gradient through ``jnp.where``.
     """
-    min_rms = jnp.asarray(min_rms, dtype)
+    min_rms = jnp.asarray(min_rms, real_dtype(dtype))
     small = block_rms(x, dtype) <= min_rms
     safe_x = jnp.where(small, jnp.ones_like(x), x)
     return jnp.where(small, min_rms, block_rms(safe_x, dtype))
@@ -36,10 +36,12 @@ def clip_by_block_rms(threshold: jax.typing.ArrayLike) -> GradientTransformation
 
     For each leaf, with g the incoming update:
 
-        u = g / max(1, rms(g) / threshold),   rms(g) = sqrt(mean(g**2))
+        u = g / max(1, rms(g) / threshold),   rms(g) = sqrt(mean(|g|**2))
+
+    ``threshold=0`` gives zeros, also for an all-zero leaf (where Optax's 0 / 0 gives NaN).
 
     Args:
-        threshold: The largest rms a leaf keeps, > 0.
+        threshold: The largest rms a leaf keeps, >= 0 (inf disables clipping).
 
     Returns:
         A stateless GradientTransformation (state ``EmptyState``).
@@ -49,12 +51,16 @@ def clip_by_block_rms(threshold: jax.typing.ArrayLike) -> GradientTransformation
         Cost", ICML 2018, arXiv:1804.04235, section 6 (update clipping).
         Checked against optax.clip_by_block_rms in tests/transforms/test_block_rms.py.
     """
-    _checks.positive("clip_by_block_rms", threshold=threshold)
+    _checks.at_least("clip_by_block_rms", 0, threshold=threshold)
 
     def leaf(g):
         dt = compute_dtype(g)
-        denominator = jnp.maximum(jnp.ones([], dt), block_rms(g, dt) / jnp.asarray(threshold, dt))
-        return (g.astype(dt) / denominator).astype(g.dtype)
+        rms = block_rms(g, dt)
+        limit = jnp.asarray(threshold, rms.dtype)
+        over = rms > limit  # false for rms == 0: nothing to clip
+        safe_limit = jnp.where(over, limit, jnp.ones_like(limit))
+        denominator = jnp.where(over, rms / safe_limit, jnp.ones_like(rms))
+        return (g.astype(dt) / denominator.astype(dt)).astype(g.dtype)
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -68,7 +74,7 @@ def scale_by_param_block_rms(min_scale: jax.typing.ArrayLike = 1e-3) -> Gradient
 
     For each leaf, with g the incoming update and p the parameter:
 
-        u = g * max(rms(p), min_scale),   rms(p) = sqrt(mean(p**2))
+        u = g * max(rms(p), min_scale),   rms(p) = sqrt(mean(|p|**2))
 
     This makes a step size relative to the parameter's scale (Adafactor's
     ``multiply_by_parameter_scale``).
@@ -90,7 +96,7 @@ def scale_by_param_block_rms(min_scale: jax.typing.ArrayLike = 1e-3) -> Gradient
         if g is None:
             return None
         dt = compute_dtype(g, p)
-        return (g.astype(dt) * safe_block_rms(p, min_scale, dt)).astype(g.dtype)
+        return (g.astype(dt) * safe_block_rms(p, min_scale, dt).astype(dt)).astype(g.dtype)
 
     def update(updates, state, params=None, **extra_args):
         del extra_args

@@ -26,9 +26,12 @@ Axis = int | tuple[int, ...] | None
 def wide_global_norm(updates) -> jax.Array:
     """The global L2 norm of ``updates``, each leaf squared and summed in >= float32.
 
-    Summing bf16 squares in bf16 would lose most digits of the norm of a large tree.
+    Summing bf16 squares in bf16 would lose most digits of the norm of a large tree. The
+    square root is guarded at 0, so an all-zero tree has zero norm and finite gradients.
     """
-    return norm(jax.tree.map(lambda u: u.astype(compute_dtype(u)), updates))
+    squared = norm(jax.tree.map(lambda u: u.astype(compute_dtype(u)), updates), squared=True)
+    zero = squared == 0
+    return jnp.where(zero, jnp.zeros_like(squared), jnp.sqrt(jnp.where(zero, 1, squared)))
 
 
 def clip(max_delta: float | jax.Array) -> GradientTransformation:
@@ -37,11 +40,14 @@ def clip(max_delta: float | jax.Array) -> GradientTransformation:
     For each leaf, with g the incoming update:
 
         u = min(max(g, -max_delta), max_delta)
+        u = g * min(1, max_delta / |g|)            for complex g (the phase is kept)
 
-    NaN entries stay NaN. ``optix.torch.clip_grad_value`` is the same clamp as a function.
+    NaN entries stay NaN; ``max_delta=0`` gives zeros. ``optix.torch.clip_grad_value``
+    is the same clamp as a function. Optax refuses complex updates here; the complex rule
+    bounds the modulus the way the real one bounds the absolute value.
 
     Args:
-        max_delta: The largest absolute value of an entry, > 0 (inf disables clipping).
+        max_delta: The largest absolute value of an entry, >= 0 (inf disables clipping).
 
     Returns:
         A GradientTransformation whose state is ``ClipState`` (empty).
@@ -49,11 +55,22 @@ def clip(max_delta: float | jax.Array) -> GradientTransformation:
     References:
         Checked against optax.clip in tests/transforms/test_clipping.py.
     """
-    _checks.positive("clip", max_delta=max_delta)
+    _checks.at_least("clip", 0, max_delta=max_delta)
+
+    def clip_modulus(g):
+        dt = compute_dtype(g)
+        g_ = g.astype(dt)
+        modulus = jnp.abs(g_)
+        limit = jnp.asarray(max_delta, modulus.dtype)
+        safe = jnp.where(modulus > limit, modulus, jnp.ones_like(modulus))
+        return jnp.where(modulus > limit, g_ * (limit / safe).astype(dt), g_).astype(g.dtype)
+
+    def leaf(g):
+        return clip_modulus(g) if jnp.iscomplexobj(g) else clip_leaves(g, -max_delta, max_delta)
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        return clip_leaves(updates, -max_delta, max_delta), state
+        return jax.tree.map(leaf, updates), state
 
     return GradientTransformation(init_empty_state, update)
 
@@ -63,16 +80,17 @@ def clip_by_global_norm(max_norm: jax.typing.ArrayLike) -> GradientTransformatio
 
     With n the L2 norm of all leaves together, for each leaf g:
 
-        u = g                    if n < max_norm
+        u = g                    if n < max_norm or n == 0
         u = g / n * max_norm     otherwise
 
     This is Optax's rule: no epsilon, and updates already inside the ball pass
-    unchanged. The norm is accumulated in at least float32; inside
+    unchanged. ``max_norm=0`` gives zeros, also for all-zero updates (where Optax's
+    0 / 0 gives NaN). The norm is accumulated in at least float32; inside
     ``optix.sharding.reduce_over`` (``shard_map``) it spans every device. torch's
     ``clip_grad_norm_`` divides by ``n + 1e-6`` instead: ``optix.torch.clip_grad_norm``.
 
     Args:
-        max_norm: The largest global norm of the output, > 0 (inf disables clipping).
+        max_norm: The largest global norm of the output, >= 0 (inf disables clipping).
 
     Returns:
         A GradientTransformation whose state is ``ClipByGlobalNormState`` (empty).
@@ -82,17 +100,19 @@ def clip_by_global_norm(max_norm: jax.typing.ArrayLike) -> GradientTransformatio
         networks", ICML 2013, arXiv:1211.5063.
         Checked against optax.clip_by_global_norm in tests/transforms/test_clipping.py.
     """
-    _checks.positive("clip_by_global_norm", max_norm=max_norm)
+    _checks.at_least("clip_by_global_norm", 0, max_norm=max_norm)
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         g_norm = wide_global_norm(updates)
-        inside = g_norm < jnp.asarray(max_norm, g_norm.dtype)
+        # A zero norm has nothing to clip (Optax's 0 / 0 gives NaN for max_norm=0).
+        keep = (g_norm < jnp.asarray(max_norm, g_norm.dtype)) | (g_norm == 0)
+        safe_norm = jnp.where(keep, jnp.ones_like(g_norm), g_norm)
 
         def clip_leaf(g):
             dt = compute_dtype(g)
-            n, limit = g_norm.astype(dt), jnp.asarray(max_norm, dt)
-            return jnp.where(inside, g, (g.astype(dt) / n * limit).astype(g.dtype))
+            n, limit = safe_norm.astype(dt), jnp.asarray(max_norm, dt)
+            return jnp.where(keep, g, (g.astype(dt) / n * limit).astype(g.dtype))
 
         return jax.tree.map(clip_leaf, updates), state
 
@@ -191,7 +211,7 @@ def adaptive_grad_clip(
 
     Args:
         clipping: The largest ratio of an update unit's norm to its parameters' norm
-            (lambda in the paper), > 0.
+            (lambda in the paper), >= 0 (0 gives zeros).
         eps: Floor of the parameter norm, >= 0.
         axis: The axes one unit spans; ``None`` guesses them from the rank (see
             ``unitwise_norm``), which covers dense and convolution kernels.
@@ -205,7 +225,7 @@ def adaptive_grad_clip(
         Without Normalization", ICML 2021, arXiv:2102.06171, section 4.1.
         Checked against optax.adaptive_grad_clip in tests/transforms/test_clipping.py.
     """
-    _checks.positive("adaptive_grad_clip", clipping=clipping)
+    _checks.at_least("adaptive_grad_clip", 0, clipping=clipping)
     _checks.non_negative("adaptive_grad_clip", eps=eps)
 
     def leaf(g, p):

@@ -1,5 +1,9 @@
 """Hyperparameters held in the state: schedules, and values changed between steps
-without recompiling (Optax's ``inject_hyperparams``)."""
+without recompiling (Optax's ``inject_hyperparams``).
+
+The state classes and ``WrappedSchedule`` are defined in ``optix.schedules.stateful``
+and re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -8,69 +12,26 @@ import functools
 import inspect
 import warnings
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from optix.core import GradientTransformation, safe_increment, with_extra_args_support, zero_count
+from optix.schedules.stateful import (
+    InjectHyperparamsState as InjectHyperparamsState,
+)
+from optix.schedules.stateful import (
+    InjectStatefulHyperparamsState,
+    StatefulSchedule,
+    WrappedSchedule,
+)
+from optix.schedules.stateful import (
+    WrappedScheduleState as WrappedScheduleState,
+)
+from optix.transforms._exact_or_traced import exact_or_traced
 from optix.tree.leafwise import compute_dtype
-
-
-@runtime_checkable
-class StatefulSchedule(Protocol):
-    """A schedule with its own state, advanced once per update (it sees ``**extra_args``)."""
-
-    def init(self) -> Any: ...
-
-    def update(self, state: Any, **extra_args: Any) -> Any: ...
-
-    def __call__(self, state: Any, **extra_args: Any) -> jax.typing.ArrayLike: ...
-
-
-class WrappedScheduleState(NamedTuple):
-    """State of ``WrappedSchedule``."""
-
-    count: jax.Array  # type: ignore[assignment]  # int32 scalar: number of updates applied so far
-
-
-class WrappedSchedule:
-    """A step-count schedule ``schedule_fn(count)`` as a ``StatefulSchedule``."""
-
-    def __init__(self, schedule_fn: Callable[[jax.Array], Any]):
-        self.schedule_fn = schedule_fn
-
-    def init(self) -> WrappedScheduleState:
-        return WrappedScheduleState(count=zero_count())
-
-    def update(self, state: WrappedScheduleState, **extra_args: Any) -> WrappedScheduleState:
-        del extra_args
-        return WrappedScheduleState(count=safe_increment(state.count))
-
-    def __call__(self, state: WrappedScheduleState, **extra_args: Any) -> jax.typing.ArrayLike:
-        del extra_args
-        return self.schedule_fn(state.count)
-
-
-class InjectHyperparamsState(NamedTuple):
-    """Optax's former state of ``inject_hyperparams``, kept so old code still imports it.
-
-    ``inject_hyperparams`` builds ``InjectStatefulHyperparamsState``.
-    """
-
-    count: jax.Array  # type: ignore[assignment]  # int32 scalar
-    hyperparams: dict[str, Any]
-    inner_state: Any
-
-
-class InjectStatefulHyperparamsState(NamedTuple):
-    """State of ``inject_hyperparams``."""
-
-    count: jax.Array  # type: ignore[assignment]  # int32 scalar: number of updates applied so far
-    hyperparams: dict[str, Any]  # the values the last update used (initial values after init)
-    hyperparams_states: dict[str, Any]  # one state per scheduled hyperparameter
-    inner_state: Any
 
 
 def _is_numeric(value: Any) -> bool:
@@ -162,7 +123,11 @@ def inject_hyperparams(
     google-deepmind/optax#1532). Once a value changes, the inner transformation is built
     from the state's arrays. Both are compiled once, into one ``lax.cond`` (under
     ``vmap`` over hyperparameters both run); ``exact_constants=False`` keeps only the
-    array-built one, as Optax does. Scheduled values are arrays in both, so a factory
+    array-built one, as Optax does. Derivatives (``jax.grad`` of a validation loss
+    after some steps with respect to ``hyperparams``, for meta-learning) are always
+    those of the array-built transformation, Optax's: the value comes from the
+    constants, the JVP from the arrays (``jax.custom_jvp``), so differentiating
+    costs that branch's forward pass too. Scheduled values are arrays in both, so a factory
     that derives a constant from a schedule itself (``adabound``'s ``base_lr`` defaults to
     ``learning_rate(0)``) sees each step's value instead: pass such arguments explicitly.
 
@@ -246,20 +211,21 @@ def inject_hyperparams(
                 k: s.update(state.hyperparams_states[k], **extra_args) for k, s in schedules.items()
             }
 
-            def run(from_constants: bool):
+            def run(from_constants, hparams, updates, inner_state, params):
                 with _static_args_hint(name):
                     inner = build(hparams, from_constants)
-                    return inner.update(updates, state.inner_state, params, **extra_args)
+                    return inner.update(updates, inner_state, params, **extra_args)
 
+            def unchanged(hparams, *_):
+                checks = [_same(hparams[k], v) for k, v in exact.items()]
+                return functools.reduce(jnp.logical_and, checks)
+
+            args = (hparams, updates, state.inner_state, params)
             if use_exact:
-                unchanged = functools.reduce(
-                    jnp.logical_and, [_same(hparams[k], v) for k, v in exact.items()]
-                )
-                new_updates, inner_state = jax.lax.cond(
-                    unchanged, lambda: run(True), lambda: run(False)
-                )
+                exact_run, traced_run = (functools.partial(run, b) for b in (True, False))
+                new_updates, inner_state = exact_or_traced(unchanged, exact_run, traced_run, *args)
             else:
-                new_updates, inner_state = run(False)
+                new_updates, inner_state = run(False, *args)
             new_state = InjectStatefulHyperparamsState(
                 safe_increment(state.count), hparams, states, inner_state
             )

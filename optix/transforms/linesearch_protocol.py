@@ -129,12 +129,13 @@ def check_objective(
 
 def check_budget(fn: str, name: str, value: Any, low: int) -> None:
     """An iteration budget: an int >= ``low``; arrays (traced or not) pass unchecked."""
-    if isinstance(value, numbers.Number) or value is None:
+    if not isinstance(value, jax.Array):
         _checks.integer_at_least(fn, name, value, low)
 
 
 def check_range(fn: str, name: str, value: Any, valid: str, ok: Callable[[float], bool]) -> None:
-    """A concrete real ``value`` must pass ``ok``; arrays, tracers and schedules pass unchecked."""
+    """A concrete real ``value`` must pass ``ok``; arrays and tracers pass unchecked."""
+    _checks.check_type(fn, name, value)
     if isinstance(value, numbers.Real) and not isinstance(value, bool) and not ok(float(value)):
         raise ValueError(f"{fn}: {name} must be {valid}, got {name}={value!r}")
 
@@ -160,9 +161,21 @@ def point_on_line(params: Any, stepsize: jax.Array, updates: Any) -> Any:
     return jax.tree.map(leaf, params, updates, is_leaf=_is_none)
 
 
-def slope_along(grad: Any, updates: Any, dt: jnp.dtype) -> jax.Array:
-    """The derivative of ``eta -> f(params + eta * updates)``: ``real(sum(grad * updates))``."""
-    grad_ = jax.tree.map(lambda g, u: jnp.conj(g.astype(compute_dtype(g, u))), grad, updates)
+def slope_along(grad: Any, updates: Any, dt: jnp.dtype, *, conjugated: bool = False) -> jax.Array:
+    """The derivative of ``eta -> f(params + eta * updates)``.
+
+    ``grad`` is ``jax.grad(f)`` as JAX returns it, ``df/dx - i df/dy`` for complex
+    params, and the slope is ``real(sum(grad * updates))``. With ``conjugated`` it is the
+    gradient as optimizers receive it (``df/dx + i df/dy``, JAX's conjugated) and the slope
+    is ``real(sum(conj(grad) * updates))``. Both equal ``sum(grad * updates)`` for real
+    params.
+    """
+
+    def leaf(g, u):
+        g = g.astype(compute_dtype(g, u))
+        return g if conjugated else jnp.conj(g)  # vdot conjugates its first argument
+
+    grad_ = jax.tree.map(leaf, grad, updates)
     updates_ = jax.tree.map(lambda g, u: u.astype(compute_dtype(g, u)), grad, updates)
     return jnp.real(vdot(grad_, updates_)).astype(dt)
 

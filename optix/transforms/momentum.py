@@ -13,7 +13,13 @@ import jax.numpy as jnp
 
 from optix import _checks
 from optix.core import GradientTransformation, safe_increment, zero_count
-from optix.tree.leafwise import bias_correction_factor, compute_dtype, ema_weights, map_leaves
+from optix.tree.leafwise import (
+    bias_correction_factor,
+    check_complex_slot,
+    compute_dtype,
+    ema_weights,
+    map_leaves,
+)
 from optix.tree.math import zeros_like
 
 
@@ -37,14 +43,15 @@ def trace(
     torch.optim.SGD's momentum with ``dampening=0``; ``momentum_buffer`` adds dampening.
 
     Args:
-        decay: Momentum coefficient, >= 0.
+        decay: Momentum coefficient, > -1 (negative momentum damps oscillations in games).
         nesterov: Use Nesterov momentum.
         accumulator_dtype: Dtype of the buffer; ``None`` keeps the params' dtype.
     """
-    _checks.non_negative("trace", decay=decay)
+    _checks.in_interval("trace", "(-1, inf)", decay=decay)
     _checks.floating_dtype("trace", accumulator_dtype=accumulator_dtype)
 
     def leaf(g, t):
+        check_complex_slot(g, t, "accumulator_dtype")
         dt = compute_dtype(g, t)
         decay_ = jnp.asarray(decay, dt)
         new_t = g.astype(dt) + decay_ * t.astype(dt)
@@ -98,6 +105,7 @@ def momentum_buffer(
     _checks.floating_dtype("momentum_buffer", accumulator_dtype=accumulator_dtype)
 
     def leaf(g, b, first):
+        check_complex_slot(g, b, "accumulator_dtype")
         dt = compute_dtype(g, b)
         momentum_ = jnp.asarray(momentum, dt)
         later = momentum_ * b.astype(dt) + jnp.asarray(1.0 - dampening, dt) * g.astype(dt)
@@ -140,14 +148,15 @@ def ema(
         u = ema / (1 - decay**t)   if debias else   ema
 
     Args:
-        decay: Decay of the average, in [0, 1].
+        decay: Decay of the average, in (-1, 1].
         debias: Divide by the bias correction so early averages are not shrunk to zero.
         accumulator_dtype: Dtype of the average; ``None`` keeps the params' dtype.
     """
-    _checks.in_unit_interval("ema", closed_right=True, decay=decay)
+    _checks.momentum("ema", decay=decay)
     _checks.floating_dtype("ema", accumulator_dtype=accumulator_dtype)
 
     def leaf(g, e, correction):
+        check_complex_slot(g, e, "accumulator_dtype")
         dt = compute_dtype(g, e)
         decay_, one_minus_decay = ema_weights(decay, dt)
         new_e = decay_ * e.astype(dt) + one_minus_decay * g.astype(dt)

@@ -20,7 +20,7 @@ class AddNoiseState(NamedTuple):
     """State of ``add_noise``."""
 
     count: jax.Array  # type: ignore[assignment]  # int32 scalar: number of updates applied so far
-    rng_key: jax.Array  # the key's raw data (jax.random.key_data), uint32
+    rng_key: jax.Array  # typed PRNG key scalar (jax.random.key), as in Optax
 
 
 def _is_typed_key(key) -> bool:
@@ -65,8 +65,9 @@ def add_noise(
         seed: Deprecated spelling of an int ``key`` (Optax's former argument).
 
     Returns:
-        A GradientTransformation whose state is ``AddNoiseState``. The key is stored as
-        its raw ``uint32`` data, so the state serializes like any array tree.
+        A GradientTransformation whose state is ``AddNoiseState``, with the typed key
+        Optax keeps (``optix.serialization`` writes it as its key data and wraps it
+        again on restore; ``optix.tree.unwrap_random_key_data`` gives the raw data).
 
     References:
         Neelakantan et al., "Adding Gradient Noise Improves Learning for Very Deep
@@ -82,7 +83,6 @@ def add_noise(
         key = seed
     key = 0 if key is None else key
     _typed_key(fn, key)
-    impl = jax.random.key_impl(key) if _is_typed_key(key) else None
 
     def leaf(g, noise, std):
         dt = compute_dtype(g)
@@ -90,7 +90,7 @@ def add_noise(
 
     def init(params):
         del params
-        return AddNoiseState(count=zero_count(), rng_key=jax.random.key_data(_typed_key(fn, key)))
+        return AddNoiseState(count=zero_count(), rng_key=_typed_key(fn, key))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -98,9 +98,9 @@ def add_noise(
         dtype = jnp.result_type(float)
         t = count.astype(dtype)
         std = jnp.sqrt(jnp.asarray(eta, dtype) / t ** jnp.asarray(gamma, dtype))
-        rng_key, sample_key = jax.random.split(jax.random.wrap_key_data(state.rng_key, impl=impl))
+        rng_key, sample_key = jax.random.split(state.rng_key)
         noise = random_like(sample_key, updates, jax.random.normal)
         (updates,) = map_leaves(lambda g, n: leaf(g, n, std), updates, noise, n_out=1)
-        return updates, AddNoiseState(count=count, rng_key=jax.random.key_data(rng_key))
+        return updates, AddNoiseState(count=count, rng_key=rng_key)
 
     return GradientTransformation(init, update)

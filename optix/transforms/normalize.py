@@ -1,4 +1,4 @@
-"""Normalisation of the whole update to a fixed global norm."""
+"""Normalisation of the whole update by its global norm (to a target norm, or to 1)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 
 from optix import _checks
-from optix.core import GradientTransformation, init_empty_state
+from optix.core import EmptyState, GradientTransformation, init_empty_state
 from optix.transforms.clipping import wide_global_norm
 from optix.tree.leafwise import compute_dtype
 
@@ -35,6 +35,7 @@ def normalize_by_update_norm(
         Checked against optax.normalize_by_update_norm in tests/transforms/test_normalize.py.
     """
     _checks.non_negative("normalize_by_update_norm", eps=eps)
+    _checks.finite("normalize_by_update_norm", scale_factor=scale_factor)
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -44,6 +45,44 @@ def normalize_by_update_norm(
         def leaf(g):
             dt = compute_dtype(g)
             return (g.astype(dt) / divisor.astype(dt)).astype(g.dtype)
+
+        return jax.tree.map(leaf, updates), state
+
+    return GradientTransformation(init_empty_state, update)
+
+
+NormalizeState = EmptyState
+"""State of ``normalize``: ``EmptyState`` (Optax's ``NormalizeState`` is the same alias)."""
+
+
+def normalize() -> GradientTransformation:
+    """Divide the updates by their global L2 norm, so the result has norm 1.
+
+    With n the L2 norm of all leaves together, for each leaf g:
+
+        u = g / n
+
+    There is no epsilon: a zero update gives NaNs, as in Optax's ``normalize``
+    (``normalize_by_update_norm`` adds one and a target norm). This is the adversarial
+    step direction of SAM. The norm is accumulated in at least float32 and the output
+    keeps each update's dtype.
+
+    Returns:
+        A stateless GradientTransformation (state ``NormalizeState``, i.e. ``EmptyState``).
+
+    References:
+        Foret et al., "Sharpness-Aware Minimization for Efficiently Improving
+        Generalization", ICLR 2021, arXiv:2010.01412.
+        Checked against optax.contrib.normalize in tests/transforms/test_normalize.py.
+    """
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        n = wide_global_norm(updates)
+
+        def leaf(g):
+            dt = compute_dtype(g)
+            return (g.astype(dt) / n.astype(dt)).astype(g.dtype)
 
         return jax.tree.map(leaf, updates), state
 

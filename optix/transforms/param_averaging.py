@@ -71,7 +71,7 @@ def ema_params(
         Checked against torch.optim.swa_utils.AveragedModel, optix.incremental_update and
         optax.ema in tests/transforms/test_param_averaging.py.
     """
-    _checks.in_unit_interval("ema_params", closed_right=True, decay=decay)
+    _checks.in_unit_interval("ema_params", closed_right=True, allow_schedule=True, decay=decay)
     if debias and copy_first:
         raise ValueError("ema_params: debias and copy_first are two starts; pass one of them")
     if debias and callable(decay):

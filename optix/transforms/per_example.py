@@ -7,20 +7,19 @@ axis 0, as ``jax.vmap(jax.grad(loss))`` gives them), not transformations.
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from optix import _checks
 from optix.transforms.clipping import wide_global_norm
 from optix.tree.leafwise import compute_dtype
 
 
 def _check_clip(fn: str, name: str, value: Any) -> None:
     # inf is a valid bound here (no clipping), so _checks.non_negative does not fit.
-    if isinstance(value, numbers.Real) and not float(value) >= 0:
-        raise ValueError(f"{fn}: {name} must be >= 0, got {name}={value!r}")
+    _checks.at_least(fn, 0, **{name: value})
 
 
 def _check_batch_axis(fn: str, grads: Any) -> None:

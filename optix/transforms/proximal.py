@@ -12,11 +12,14 @@ from optix.core import (
     GradientTransformation,
     MaskOrFn,
     ScalarOrSchedule,
+    chain,
     safe_increment,
+    stateless,
     zero_count,
 )
 from optix.transforms.masking import masked
-from optix.transforms.weight_decay import NO_PARAMS
+from optix.transforms.scaling import scale_by_learning_rate
+from optix.transforms.weight_decay import NO_PARAMS, add_decayed_weights
 from optix.tree.leafwise import compute_dtype
 from optix.tree.structure import check_same_structure
 
@@ -56,7 +59,9 @@ def proximal_decay(
         tests/optimizers/test_adan.py, and against its closed form in
         tests/transforms/test_proximal.py.
     """
-    _checks.non_negative("proximal_decay", learning_rate=learning_rate, weight_decay=weight_decay)
+    _checks.non_negative(
+        "proximal_decay", allow_schedule=True, learning_rate=learning_rate, weight_decay=weight_decay
+    )
     inactive = not callable(weight_decay) and isinstance(weight_decay, int | float)
     inactive = inactive and not weight_decay
 
@@ -87,3 +92,68 @@ def proximal_decay(
 
     tx = GradientTransformation(init, update)
     return tx if mask is None else masked(tx, mask)
+
+
+def proximal_chain(
+    preconditioner: GradientTransformation,
+    learning_rate: ScalarOrSchedule,
+    weight_decay: ScalarOrSchedule = 0.0,
+    mask: MaskOrFn = None,
+) -> GradientTransformation:
+    """``chain(preconditioner, add_decayed_weights, scale_by_learning_rate)`` with the
+    decay taken as a proximal step.
+
+    For each leaf, with u the preconditioner's output and p the param, the chain's
+    decoupled step d = -lr * (u + weight_decay * p) becomes
+
+        d = -lr * (u + weight_decay * p) / (1 + lr * weight_decay)
+
+    so that p + d = (p - lr * u) / (1 + lr * weight_decay), as ``proximal_decay``
+    gives. The state is the plain chain's, so an optimizer whose Optax version uses
+    the decoupled form (Adan) keeps Optax's state layout. Schedules are evaluated at
+    the counts held by the decay and learning-rate states.
+
+    Args:
+        preconditioner: The transformation whose output is u.
+        learning_rate: Step size, >= 0, or a schedule of the step count.
+        weight_decay: Decay rate, >= 0, or a schedule of the step count.
+        mask: Where to apply the decay: a tree of bools or a function of the params.
+
+    Returns:
+        A GradientTransformation whose state is the plain chain's.
+
+    References:
+        Checked against pytorch_optimizer.Adan(weight_decouple=False) in
+        tests/optimizers/test_adan.py.
+    """
+    _checks.non_negative(
+        "proximal_chain", allow_schedule=True, learning_rate=learning_rate, weight_decay=weight_decay
+    )
+    inner = chain(
+        preconditioner,
+        add_decayed_weights(weight_decay, mask),
+        scale_by_learning_rate(learning_rate),
+    )
+    if not callable(weight_decay) and isinstance(weight_decay, int | float) and not weight_decay:
+        return inner
+
+    def at(value, state):
+        # The one leaf of a schedule's state (inside MaskedState with a mask) is its count.
+        return value(jax.tree.leaves(state)[0]) if callable(value) else value
+
+    def update(updates, state, params=None, **extra_args):
+        f = jnp.result_type(float)
+        lr, wd = at(learning_rate, state[2]), at(weight_decay, state[1])
+        rate = jnp.asarray(lr, f) * jnp.asarray(wd, f)
+        updates, new_state = inner.update(updates, state, params, **extra_args)
+
+        def shrink(d):
+            dt = compute_dtype(d)
+            return (d.astype(dt) / (1 + rate.astype(dt))).astype(d.dtype)
+
+        tx = stateless(lambda u, _: jax.tree.map(shrink, u))
+        tx = tx if mask is None else masked(tx, mask)
+        updates, _ = tx.update(updates, tx.init(params), params)
+        return updates, new_state
+
+    return GradientTransformation(inner.init, update)

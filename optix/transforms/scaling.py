@@ -39,7 +39,8 @@ def scale_leaves(factor: jax.typing.ArrayLike, updates):
 
 
 def scale(step_size: jax.typing.ArrayLike) -> GradientTransformation:
-    """Multiply updates by a constant ``step_size``."""
+    """Multiply updates by a constant ``step_size`` (any finite number or an array)."""
+    _checks.finite("scale", step_size=step_size)
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -73,15 +74,17 @@ def scale_by_learning_rate(
 ) -> GradientTransformation:
     """Multiply updates by ``-learning_rate`` (or ``+learning_rate`` without ``flip_sign``).
 
-    The learning rate may be a number, an array or a schedule of the step count. The
-    state is ``ScaleByScheduleState(count)`` in every case, so swapping a constant for
-    a schedule keeps checkpoints loadable (Optax keeps an ``EmptyState`` for constants).
-    ``None`` means no scaling.
+    The learning rate may be a number, an array or a schedule of the step count. A
+    schedule is ``scale_by_schedule`` (state ``ScaleByScheduleState(count)``), a constant
+    is ``scale`` (state ``EmptyState()``), as in Optax, so Optax checkpoints load as
+    they are. ``optix.serialization.migrate_state`` carries a checkpoint across a switch
+    from one to the other. ``None`` means no scaling. A negative learning rate ascends,
+    as in Optax.
     """
     if learning_rate is None:
         return identity()
-    _checks.non_negative("scale_by_learning_rate", learning_rate=learning_rate)
+    _checks.finite("scale_by_learning_rate", allow_schedule=True, learning_rate=learning_rate)
     sign = -1.0 if flip_sign else 1.0
     if callable(learning_rate):
         return scale_by_schedule(lambda count: sign * learning_rate(count))
-    return scale_by_schedule(lambda count: sign * learning_rate)
+    return scale(sign * learning_rate)

@@ -17,7 +17,16 @@ from optix.tree.structure import check_same_structure
 
 
 class ZoomLinesearchInfo(NamedTuple):
-    """What the last zoom line search did (Optax's fields, then ``status``)."""
+    """What the last zoom line search did (Optax's class and fields)."""
+
+    num_linesearch_steps: jax.Array  # int32: value_fn evaluations in the last update
+    decrease_error: jax.Array  # sufficient-decrease violation at the last step tried (0: holds)
+    curvature_error: jax.Array  # curvature violation at the last step tried (0: holds)
+
+
+class ZoomLinesearchInfoWithStatus(NamedTuple):
+    """``ZoomLinesearchInfo`` and the search's ``status``: the ``info`` of
+    ``scale_by_zoom_linesearch(..., keep_status=True)``."""
 
     num_linesearch_steps: jax.Array  # int32: value_fn evaluations in the last update
     decrease_error: jax.Array  # sufficient-decrease violation at the last step tried (0: holds)
@@ -31,7 +40,7 @@ class ScaleByZoomLinesearchState(NamedTuple):
     learning_rate: jax.Array  # the step size that scaled the last updates
     value: jax.Array  # value_fn at the params the last step moved to (inf before any)
     grad: Any  # param-shaped: its gradient there (read by value_and_grad_from_state)
-    info: ZoomLinesearchInfo
+    info: ZoomLinesearchInfo | ZoomLinesearchInfoWithStatus
 
 
 def scale_by_zoom_linesearch(
@@ -45,6 +54,8 @@ def scale_by_zoom_linesearch(
     stepsize_precision: jax.typing.ArrayLike = 1e-5,
     initial_guess_strategy: str = "keep",
     verbose: bool = False,
+    *,
+    keep_status: bool = False,
 ) -> GradientTransformation:
     """Scale the updates by a step size satisfying the strong Wolfe conditions.
 
@@ -67,14 +78,15 @@ def scale_by_zoom_linesearch(
     The search stops after ``max_linesearch_steps`` evaluations, or once the bracket is
     shorter than ``stepsize_precision`` and a step of sufficient decrease is known. It
     then returns the best step of sufficient decrease; with none, the last step tried
-    (no step, eta = 0, when that one gave NaN or inf). ``info.status`` says which (see
-    ``optix.transforms.linesearch_protocol``), ``verbose`` prints why and what to change.
+    (no step, eta = 0, when that one gave NaN or inf). The search's status says which
+    (see ``optix.transforms.linesearch_protocol``): ``verbose`` prints it with what to
+    change, ``keep_status`` stores it as ``info.status``.
 
     Differences from Optax (same numbers otherwise): extra arguments ``value_fn`` does
     not accept are ignored (Optax raises); a value of -inf or a non-finite gradient
     fails the decrease condition (Optax may accept -inf); with ``"keep"``, a previous
     failed search's step size 0 restarts from 1 (Optax's stays at 0 forever); the
-    stored scalars are >= float32 for bf16/f16 params; ``info`` gains ``status``.
+    stored scalars are >= float32 for bf16/f16 params.
 
     Args:
         max_linesearch_steps: Most ``value_fn`` evaluations per update, an int >= 1.
@@ -90,6 +102,8 @@ def scale_by_zoom_linesearch(
         initial_guess_strategy: First step size tried: "one" (1.0, for Newton and
             quasi-Newton directions) or "keep" (the previous step size, for gradients).
         verbose: Print a diagnosis when the search does not succeed.
+        keep_status: Store the status in the state: ``info`` is then
+            ``ZoomLinesearchInfoWithStatus`` (Optax's ``ZoomLinesearchInfo`` otherwise).
 
     Returns:
         A GradientTransformation whose state is ``ScaleByZoomLinesearchState``; its
@@ -114,6 +128,11 @@ def scale_by_zoom_linesearch(
     protocol.check_range(fn, "curv_rtol", curv_rtol, f"> slope_rtol={low}", lambda x: x > low)
     _checks.one_of(fn, "initial_guess_strategy", initial_guess_strategy, ("one", "keep"))
 
+    def make_info(*fields):
+        if keep_status:
+            return ZoomLinesearchInfoWithStatus(*fields)
+        return ZoomLinesearchInfo(*fields[:-1])
+
     def hyperparams(dt) -> ZoomHyperparams:
         def c(x):
             return None if x is None else jnp.asarray(x, dt)
@@ -137,7 +156,7 @@ def scale_by_zoom_linesearch(
             learning_rate=jnp.ones([], dt),
             value=inf,
             grad=zeros_like(params),
-            info=ZoomLinesearchInfo(zero_count(), inf, inf, zero_count()),
+            info=make_info(zero_count(), inf, inf, zero_count()),
         )
 
     def update(updates, state, params=None, *, value=None, grad=None, value_fn=None, **extra_args):
@@ -155,7 +174,7 @@ def scale_by_zoom_linesearch(
 
         value = jnp.asarray(value, dt)
         grad = cast_like(grad, state.grad)
-        slope = protocol.slope_along(grad, updates, dt)
+        slope = protocol.slope_along(grad, updates, dt, conjugated=True)
         previous = state.learning_rate.astype(dt)
         if initial_guess_strategy == "one":
             guess = jnp.ones([], dt)
@@ -174,9 +193,7 @@ def scale_by_zoom_linesearch(
                 curvature_error=search.curvature_error,
                 num_steps=search.count,
             )
-        info = ZoomLinesearchInfo(
-            search.count, search.decrease_error, search.curvature_error, status
-        )
+        info = make_info(search.count, search.decrease_error, search.curvature_error, status)
         new_state = ScaleByZoomLinesearchState(learning_rate, new_value, new_grad, info)
         return protocol.scale_updates(learning_rate, updates), new_state
 

@@ -20,6 +20,45 @@ def compute_dtype(*leaves: jax.Array | jax.ShapeDtypeStruct) -> jnp.dtype:
         return jnp.result_type(jnp.float32, *(leaf.dtype for leaf in leaves))
 
 
+def real_dtype(dtype: Any) -> jnp.dtype:
+    """The real dtype of ``dtype``: float32 for complex64, ``dtype`` itself if real."""
+    dtype = jnp.dtype(dtype)
+    return jnp.finfo(dtype).dtype if jnp.issubdtype(dtype, jnp.complexfloating) else dtype
+
+
+def abs_sq(x: jax.Array) -> jax.Array:
+    """``|x|**2`` in ``x``'s real dtype: ``x * x``, or ``re**2 + im**2`` for complex ``x``.
+
+    The second moments of complex gradients are ``g * conj(g)``, real and >= 0; ``g * g``
+    would be complex and wrong.
+    """
+    if jnp.iscomplexobj(x):
+        return jnp.square(x.real) + jnp.square(x.imag)
+    return x * x
+
+
+def real_part(x: jax.Array) -> jax.Array:
+    """``x`` read as a real array: the real part of a complex one.
+
+    Moment slots of complex parameters have the parameters' complex dtype (as in Optax)
+    but hold real values (``|g|**2`` and the like); this reads them back as reals.
+    """
+    return x.real if jnp.iscomplexobj(x) else x
+
+
+def check_complex_slot(update: jax.Array, slot: jax.Array, dtype_arg: str) -> None:
+    """A state slot that averages complex updates must be complex: refuse a real one.
+
+    Storing a complex average in a real slot would drop its imaginary part.
+    """
+    if jnp.iscomplexobj(update) and not jnp.iscomplexobj(slot):
+        raise TypeError(
+            f"a running average of complex updates needs a complex dtype, got "
+            f"{dtype_arg}={jnp.dtype(slot.dtype).name}; pass a complex {dtype_arg} (such as "
+            "complex64) or None for the params' dtype"
+        )
+
+
 def map_leaves(fn: Callable[..., tuple], tree: Any, *rest: Any, n_out: int) -> tuple[Any, ...]:
     """Apply ``fn`` to matching leaves of ``tree`` and ``rest``; unzip its tuple results.
 
@@ -48,13 +87,21 @@ def bias_correction_factor(decay: jax.typing.ArrayLike, count: jax.Array) -> jax
     Computed as ``-expm1(count * log(decay))``: the direct form loses digits to
     cancellation (in float32, ``1 - 0.999**1`` is off by 1.3e-5 relative), this one
     stays within a few ulps, which keeps float32 runs within 1e-6 of float64 ones.
+    A negative decay (negative momentum) uses ``|decay|**count`` and the sign of
+    ``(-1)**count``.
     """
     dtype = jnp.result_type(float)
+    count = jnp.asarray(count, dtype)
     if isinstance(decay, int | float) and decay > 0:
-        log_decay = jnp.asarray(math.log(decay), dtype)
+        return -jnp.expm1(count * jnp.asarray(math.log(decay), dtype))
+    if isinstance(decay, int | float) and decay < 0:
+        log_abs, negative = jnp.asarray(math.log(-decay), dtype), True
     else:
-        log_decay = jnp.log(jnp.asarray(decay, dtype))
-    return -jnp.expm1(jnp.asarray(count, dtype) * log_decay)
+        decay = jnp.asarray(decay, dtype)
+        log_abs, negative = jnp.log(jnp.abs(decay)), decay < 0
+    positive_form = -jnp.expm1(count * log_abs)  # 1 - |decay|**count
+    odd = jnp.mod(count, 2) == 1
+    return jnp.where(negative & odd, 2 - positive_form, positive_form)
 
 
 def ema_weights(decay: jax.typing.ArrayLike, dtype) -> tuple[jax.Array, jax.Array]:

@@ -162,6 +162,11 @@ def size(tree: Any) -> int:
 
 def _leaf_vdot(a: Any, b: Any) -> jax.Array:
     a, b = jnp.asarray(a), jnp.asarray(b)
+    if a.dtype != b.dtype:
+        # A complex leaf against a real one, or bf16 against f32: promote explicitly, so
+        # strict dtype promotion accepts the pair as standard promotion would.
+        common = _promoted_dtype(a.dtype, b.dtype)
+        a, b = a.astype(common), b.astype(common)
     if jnp.iscomplexobj(a):
         a = jnp.conj(a)
     # A full contraction rather than jnp.vdot, which ravels (costly on sharded

@@ -14,18 +14,18 @@ import jax
 import jax.numpy as jnp
 
 from optix.tree.casting import _cast_scalar, _promoted_dtype
-from optix.tree.leafwise import bias_correction_factor, compute_dtype, ema_weights
-from optix.tree.math import _abs_sq
+from optix.tree.leafwise import (
+    abs_sq,
+    bias_correction_factor,
+    compute_dtype,
+    ema_weights,
+    real_dtype,
+    real_part,
+)
 
 
 def _is_none(x: Any) -> bool:
     return x is None
-
-
-def _real_dtype(dtype: jnp.dtype) -> jnp.dtype:
-    if jnp.issubdtype(dtype, jnp.complexfloating):
-        return jnp.finfo(dtype).dtype
-    return dtype
 
 
 def _ema(term: jax.Array, moment: jax.Array, decay: Any, out: jnp.dtype) -> jax.Array:
@@ -59,12 +59,13 @@ def update_moment_per_elem_norm(updates: Any, moments: Any, decay: Any, order: i
         if g is None:
             return None
         g, m = jnp.asarray(g), jnp.asarray(m)
-        out = _promoted_dtype(_real_dtype(g.dtype), m.dtype)
+        out = _promoted_dtype(real_dtype(g.dtype), m.dtype)
+        m = real_part(m)  # a complex slot holds the real average of |g|**order
         g = g.astype(compute_dtype(g, m))
         if jnp.iscomplexobj(g):
             half = order / 2
             # An integer exponent lowers to repeated multiplication instead of exp/log.
-            term = _abs_sq(g) ** (int(half) if float(half).is_integer() else half)
+            term = abs_sq(g) ** (int(half) if float(half).is_integer() else half)
         else:
             term = g**order
         return _ema(term, m, decay, out)
@@ -80,6 +81,7 @@ def update_infinity_moment(updates: Any, moments: Any, decay: Any, eps: Any) -> 
             return None
         abs_g, m = jnp.abs(jnp.asarray(g)), jnp.asarray(m)
         out = _promoted_dtype(abs_g.dtype, m.dtype)
+        m = real_part(m)  # a complex slot holds the real maximum of |g|
         work = compute_dtype(abs_g, m)
         grown = abs_g.astype(work) + _cast_scalar(eps, work)
         decayed = _cast_scalar(decay, work) * m.astype(work)

@@ -18,7 +18,7 @@ import optix
 from optix.core import chain
 from optix.optimizers.lbfgs import ZOOM_LINESEARCH, ScaleByLBFGSState, lbfgs, scale_by_lbfgs
 from optix.transforms.linesearch_protocol import value_and_grad_from_state
-from optix.transforms.scaling import ScaleByScheduleState, scale_by_learning_rate
+from optix.transforms.scaling import scale_by_learning_rate
 from optix.transforms.zoom_linesearch import scale_by_zoom_linesearch
 from tests.reference import (
     DTYPES,
@@ -248,8 +248,7 @@ def test_optax_state_resumes_in_optix(x64):
             expected.append(params)
     ours = lbfgs(0.5, memory_size=4, linesearch=None)
     assert len(middle_state) == 3  # (L-BFGS, learning rate, no line search)
-    count = jnp.asarray(6, jnp.int32)
-    state = (ScaleByLBFGSState(*middle_state[0]), ScaleByScheduleState(count), optix.EmptyState())
+    state = (ScaleByLBFGSState(*middle_state[0]), optix.EmptyState(), optix.EmptyState())
     assert signature(state) == signature(ours.init(middle))
     params, update = middle, jax.jit(ours.update)
     for step in expected:
@@ -397,6 +396,12 @@ def test_chain_order_is_optax_chain_order():
         "ScaleByZoomLinesearchState",
     ]
     assert [type(s).__name__ for s in lbfgs(0.1, linesearch=None).init(params)] == [
+        "ScaleByLBFGSState",
+        "EmptyState",
+        "EmptyState",
+    ]
+    scheduled = lbfgs(lambda count: 0.1, linesearch=None).init(params)
+    assert [type(s).__name__ for s in scheduled] == [
         "ScaleByLBFGSState",
         "ScaleByScheduleState",
         "EmptyState",

@@ -9,7 +9,9 @@ import torch
 from optix.core import chain
 from optix.optimizers.adam import scale_by_adam
 from optix.optimizers.rmsprop import (
+    ScaleByRmsState,
     ScaleByRmsWithCountState,
+    ScaleByRStdDevState,
     ScaleByRStdDevWithCountState,
     rmsprop,
     scale_by_rms,
@@ -132,17 +134,22 @@ def test_bias_corrected_rms_is_adam_without_first_moment(x64):
 
 @pytest.mark.parametrize("bias_correction", [False, True])
 @pytest.mark.parametrize("centered", [False, True])
-def test_one_state_class_with_or_without_bias_correction(centered, bias_correction):
+def test_optax_s_state_classes_a_count_only_with_bias_correction(centered, bias_correction):
     fn = scale_by_stddev if centered else scale_by_rms
-    cls = ScaleByRStdDevWithCountState if centered else ScaleByRmsWithCountState
+    if bias_correction:
+        cls = ScaleByRStdDevWithCountState if centered else ScaleByRmsWithCountState
+    else:
+        cls = ScaleByRStdDevState if centered else ScaleByRmsState
     tx = fn(initial_scale=0.5, bias_correction=bias_correction)
     g = {"w": jnp.asarray([1.0, -2.0])}
     state = tx.init(g)
-    assert type(state) is cls
+    theirs = getattr(optax, fn.__name__)(initial_scale=0.5, bias_correction=bias_correction)
+    assert type(state) is cls and cls.__name__ == type(theirs.init(g)).__name__
     np.testing.assert_array_equal(state.nu["w"], [0.5, 0.5])
     _, state = tx.update(g, state)
     _, state = tx.update(g, state)
-    assert type(state) is cls and int(state.count) == 2
+    assert type(state) is cls
+    assert int(state.count) == 2 if bias_correction else "count" not in cls._fields
     np.testing.assert_allclose(state.nu["w"], [0.9**2 * 0.5 + 0.19, 0.9**2 * 0.5 + 0.76], rtol=1e-6)
 
 

@@ -209,32 +209,12 @@ def message(text):
 MAP = "boundaries_and_scales must map steps >= 0 to finite scales >= 0"
 ERRORS = [
     (
-        lambda: polynomial_schedule(1.0, 0.0, 0.0, 10),
-        "polynomial_schedule: power must be > 0, got power=0.0",
-    ),
-    (
-        lambda: polynomial_schedule(1.0, 0.0, 1.0, -1),
-        "polynomial_schedule: transition_steps must be finite and >= 0, got transition_steps=-1",
-    ),
-    (
-        lambda: linear_schedule(1.0, 0.0, 10, -5),
-        "linear_schedule: transition_begin must be finite and >= 0, got transition_begin=-5",
-    ),
-    (
-        lambda: exponential_decay(1.0, 0, 0.5),
-        "exponential_decay: transition_steps must be > 0, got transition_steps=0",
-    ),
-    (
-        lambda: exponential_decay(1.0, 10, 0.0),
-        "exponential_decay: decay_rate must be > 0, got decay_rate=0.0",
+        lambda: polynomial_schedule(1.0, 0.0, -1.0, 10),
+        "polynomial_schedule: power must be finite and >= 0, got power=-1.0",
     ),
     (
         lambda: exponential_decay(1.0, 10, -0.5),
-        "exponential_decay: decay_rate must be > 0, got decay_rate=-0.5",
-    ),
-    (
-        lambda: exponential_decay(1.0, 10, 0.5, -1),
-        "exponential_decay: transition_begin must be finite and >= 0, got transition_begin=-1",
+        "exponential_decay: decay_rate must be finite and >= 0, got decay_rate=-0.5",
     ),
     (
         lambda: piecewise_constant_schedule(1.0, {10: -0.1}),
@@ -260,6 +240,33 @@ ERRORS = [
 def test_bad_arguments_raise(make, text):
     with pytest.raises(ValueError, match=message(text)):
         make()
+
+
+# Degenerate arguments Optax gives a meaning to: a non-positive length or a zero rate holds
+# init_value, a negative transition_begin counts as 0, a zero power never moves.
+DEGENERATE_CASES = [
+    (exponential_decay, (1.0, 10, 0.0), {}),
+    (exponential_decay, (2.0, 0, 0.5), {}),
+    (exponential_decay, (2.0, -3, 0.5), {"end_value": 0.1}),
+    (exponential_decay, (1.0, 4, 0.5), {"transition_begin": -2}),
+    (polynomial_schedule, (1.0, 0.5, 2.0, -5), {}),
+    (polynomial_schedule, (1.0, 0.5, 0.0, 10), {}),
+    (linear_schedule, (1.0, 0.0, 10), {"transition_begin": -4}),
+    (linear_schedule, (1.0, 0.0, 0), {}),
+]
+
+
+@pytest.mark.parametrize(
+    ("fn", "args", "kwargs"), DEGENERATE_CASES, ids=lambda x: getattr(x, "__name__", "")
+)
+def test_degenerate_arguments_match_optax(fn, args, kwargs):
+    expected = optax_values(fn.__name__, args, kwargs, 16)
+    np.testing.assert_allclose(run64(fn(*args, **kwargs), 16), expected, rtol=1e-12)
+
+
+def test_decay_rate_zero_holds_init_value():
+    # A decaying schedule reaching 0 is a valid configuration (Optax holds init_value).
+    np.testing.assert_array_equal(run64(exponential_decay(0.3, 5, 0.0), 12), 0.3)
 
 
 def test_non_numeric_boundary_raises_type_error():

@@ -150,7 +150,7 @@ ERRORS = [
     ),
     (
         lambda: cosine_decay_schedule(1.0, 10, exponent=-1.0),
-        "cosine_decay_schedule: exponent must be > 0, got exponent=-1.0",
+        "cosine_decay_schedule: exponent must be finite and >= 0, got exponent=-1.0",
     ),
     (
         lambda: warmup_constant_schedule(0.0, 1.0, -1),
@@ -166,13 +166,9 @@ ERRORS = [
         "warmup_cosine_decay_schedule: warmup_steps must be finite and >= 0, got warmup_steps=-5",
     ),
     (
-        lambda: warmup_exponential_decay_schedule(0.0, 1.0, 10, 0, 0.5),
-        "warmup_exponential_decay_schedule: transition_steps must be > 0, got transition_steps=0",
-    ),
-    (
-        lambda: warmup_exponential_decay_schedule(0.0, 1.0, 10, 5, 0.5, transition_begin=-2),
-        "warmup_exponential_decay_schedule: transition_begin must be finite and >= 0, "
-        "got transition_begin=-2",
+        lambda: warmup_exponential_decay_schedule(0.0, 1.0, 10, 5, -0.5),
+        "warmup_exponential_decay_schedule: decay_rate must be finite and >= 0, "
+        "got decay_rate=-0.5",
     ),
     (
         lambda: sgdr_schedule([]),

@@ -19,9 +19,15 @@ import optix
 from optix.transforms import linesearch_protocol as protocol
 from optix.transforms.backtracking_linesearch import (
     BacktrackingLinesearchInfo,
+    BacktrackingLinesearchInfoWithStatus,
     ScaleByBacktrackingLinesearchState,
-    scale_by_backtracking_linesearch,
 )
+from optix.transforms.backtracking_linesearch import (
+    scale_by_backtracking_linesearch as optax_layout,
+)
+
+# The searches here keep their status in the state (Optax's layout has none).
+scale_by_backtracking_linesearch = functools.partial(optax_layout, keep_status=True)
 from tests.transforms.linesearch_problems import (
     CURVATURES,
     all_finite,
@@ -97,7 +103,10 @@ CASES = {
 
 
 def make(args, module=optix.transforms.backtracking_linesearch):
-    return module.scale_by_backtracking_linesearch(**({"max_backtracking_steps": 20} | args))
+    extra = {"keep_status": True} if module is optix.transforms.backtracking_linesearch else {}
+    return module.scale_by_backtracking_linesearch(
+        **({"max_backtracking_steps": 20} | args | extra)
+    )
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -267,21 +276,24 @@ def test_low_precision_params_search_in_float32(dtype):
 
 def test_state_layout_and_signature_match_optax():
     for store_grad in (False, True):
-        ours = scale_by_backtracking_linesearch(5, store_grad=store_grad).init(jnp.ones(2))
+        ours = optax_layout(5, store_grad=store_grad).init(jnp.ones(2))
         theirs = optax.scale_by_backtracking_linesearch(5, store_grad=store_grad).init(jnp.ones(2))
         assert type(ours).__name__ == type(theirs).__name__
         assert type(ours).__name__ == ScaleByBacktrackingLinesearchState.__name__
         assert ours._fields == theirs._fields
         assert jax.tree.structure(ours.grad) == jax.tree.structure(theirs.grad)
+        assert type(ours.info) is BacktrackingLinesearchInfo
     their_info = optax._src.linesearch.BacktrackingLinesearchInfo
-    assert BacktrackingLinesearchInfo._fields == (*their_info._fields, "status")
+    assert BacktrackingLinesearchInfo._fields == their_info._fields
+    assert BacktrackingLinesearchInfoWithStatus._fields == (*their_info._fields, "status")
+    kept = scale_by_backtracking_linesearch(5).init(jnp.ones(2)).info
+    assert type(kept) is BacktrackingLinesearchInfoWithStatus
 
     def params(fn):
         return [(p.name, p.default) for p in inspect.signature(fn).parameters.values()]
 
-    assert params(scale_by_backtracking_linesearch) == params(
-        optax.scale_by_backtracking_linesearch
-    )
+    assert params(optax_layout)[:-1] == params(optax.scale_by_backtracking_linesearch)
+    assert params(optax_layout)[-1] == ("keep_status", False)
 
 
 @pytest.mark.parametrize(

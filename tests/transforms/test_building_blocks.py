@@ -92,11 +92,13 @@ def test_masked_all_false_is_identity(values):
     jax.tree.map(np.testing.assert_array_equal, out, g)
 
 
-def test_scale_by_learning_rate_state_is_the_same_for_constants_and_schedules():
+def test_scale_by_learning_rate_keeps_a_count_only_for_schedules_as_optax():
     constant = optix.scale_by_learning_rate(0.1).init(PARAMS)
     schedule = optix.scale_by_learning_rate(lambda c: 0.1).init(PARAMS)
-    assert jax.tree.structure(constant) == jax.tree.structure(schedule)
-    assert isinstance(constant, optix.ScaleByScheduleState)
+    assert type(constant) is optix.EmptyState
+    assert type(schedule) is optix.ScaleByScheduleState and int(schedule.count) == 0
+    updates, _ = optix.scale_by_learning_rate(0.1).update(PARAMS, constant)
+    jax.tree.map(lambda u, p: np.testing.assert_array_equal(u, -0.1 * p), updates, PARAMS)
 
 
 def test_add_decayed_weights_needs_params():

@@ -60,3 +60,32 @@ def test_zero_update_stays_zero_and_eps_is_checked():
 
 def test_building_block_basics():
     check_basics(normalize_by_update_norm(2.0))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_normalize_matches_optax_contrib_normalize(dtype):
+    from optix.transforms.normalize import NormalizeState, normalize
+
+    rng = np.random.default_rng(1)
+    updates = {"w": rng.normal(size=(3, 4)).astype(dtype), "s": np.asarray(-2.0, dtype)}
+    with jax.enable_x64(dtype == np.float64):
+        tx, reference = normalize(), optax.contrib.normalize()
+        ours, state = tx.update(updates, tx.init(updates))
+        with jax.numpy_dtype_promotion("standard"):
+            theirs, _ = reference.update(updates, reference.init(updates))
+    assert isinstance(state, NormalizeState) and type(state).__name__ == "EmptyState"
+    n = np.sqrt(sum(np.sum(np.square(u.astype(np.float64))) for u in updates.values()))
+    for k in updates:
+        assert ours[k].dtype == dtype
+        np.testing.assert_allclose(ours[k], theirs[k], rtol=1e-6 if dtype == np.float32 else 1e-15)
+        np.testing.assert_allclose(ours[k], updates[k] / n, rtol=1e-6)
+
+
+def test_normalize_of_zero_is_nan_and_bf16_stays_bf16():
+    from optix.transforms.normalize import normalize
+
+    out, _ = normalize().update({"w": jax.numpy.zeros(3)}, ())
+    assert np.all(np.isnan(out["w"]))
+    out, _ = normalize().update({"w": jax.numpy.full(4, 3.0, jax.numpy.bfloat16)}, ())
+    assert out["w"].dtype == jax.numpy.bfloat16
+    np.testing.assert_allclose(np.asarray(out["w"], np.float32), 0.5)

@@ -20,8 +20,12 @@ from optix.transforms import linesearch_protocol as protocol
 from optix.transforms.zoom_linesearch import (
     ScaleByZoomLinesearchState,
     ZoomLinesearchInfo,
-    scale_by_zoom_linesearch,
+    ZoomLinesearchInfoWithStatus,
 )
+from optix.transforms.zoom_linesearch import scale_by_zoom_linesearch as optax_layout
+
+# The searches here keep their status in the state (Optax's layout has none).
+scale_by_zoom_linesearch = functools.partial(optax_layout, keep_status=True)
 from tests.transforms.linesearch_problems import (
     CURVATURES,
     all_finite,
@@ -133,7 +137,8 @@ CASES = {
 
 
 def make(args, module=optix.transforms.zoom_linesearch):
-    return module.scale_by_zoom_linesearch(**({"max_linesearch_steps": 20} | args))
+    extra = {"keep_status": True} if module is optix.transforms.zoom_linesearch else {}
+    return module.scale_by_zoom_linesearch(**({"max_linesearch_steps": 20} | args | extra))
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -383,14 +388,19 @@ def test_float64_state_stays_float64(x64):
 
 def test_state_layout_and_signature_match_optax():
     ours, theirs = (
-        scale_by_zoom_linesearch(5).init(jnp.ones(2)),
+        optax_layout(5).init(jnp.ones(2)),
         optax.scale_by_zoom_linesearch(5).init(jnp.ones(2)),
     )
     assert type(ours).__name__ == type(theirs).__name__ == ScaleByZoomLinesearchState.__name__
     assert ours._fields == theirs._fields
-    assert ZoomLinesearchInfo._fields == (*optax.ZoomLinesearchInfo._fields, "status")
+    assert type(ours.info) is ZoomLinesearchInfo
+    assert ZoomLinesearchInfo._fields == optax.ZoomLinesearchInfo._fields
+    assert ZoomLinesearchInfoWithStatus._fields == (*optax.ZoomLinesearchInfo._fields, "status")
+    kept = scale_by_zoom_linesearch(5).init(jnp.ones(2)).info
+    assert type(kept) is ZoomLinesearchInfoWithStatus and int(kept.status) == protocol.SUCCEEDED
     params = lambda fn: [(p.name, p.default) for p in inspect.signature(fn).parameters.values()]
-    assert params(scale_by_zoom_linesearch) == params(optax.scale_by_zoom_linesearch)
+    assert params(optax_layout)[:-1] == params(optax.scale_by_zoom_linesearch)
+    assert params(optax_layout)[-1] == ("keep_status", False)
 
 
 @pytest.mark.parametrize(
