@@ -90,31 +90,24 @@ def init_empty_state(params: Params) -> EmptyState:
 
 
 def safe_increment(count: jax.Array) -> jax.Array:
-    """``count + 1``, saturating at the largest value of its dtype (integer or float).
-
-    Raises:
-        ValueError: for a dtype that does not count (bool, complex).
-    """
+    """``count + 1``, saturating at the largest value of its dtype (integer or float);
+    a ValueError for a dtype that does not count (bool, complex)."""
     count = jnp.asarray(count)
     one = jnp.ones([], count.dtype)
-    if jnp.issubdtype(count.dtype, jnp.integer):
-        # The limit as an array of count's dtype: uint32's exceeds a weak int32.
-        limit = jnp.asarray(jnp.iinfo(count.dtype).max, count.dtype)
-        return jnp.where(count < limit, count + one, limit)
     if jnp.issubdtype(count.dtype, jnp.floating):
         return count + one  # rounds back to the largest float at the top
-    raise ValueError(
-        "safe_increment: count must have an integer or floating dtype, "
-        f"got dtype={count.dtype}"
-    )
+    if not jnp.issubdtype(count.dtype, jnp.integer):
+        dtype = count.dtype
+        raise ValueError(f"safe_increment: count must have an integer or floating dtype, {dtype=}")
+    limit = jnp.asarray(jnp.iinfo(count.dtype).max, count.dtype)  # uint32's exceeds int32's
+    return jnp.where(count < limit, count + one, limit)
 
 
 safe_int32_increment = safe_increment
 """Optax's name for ``safe_increment``."""
 
 
-# State fields named ``count`` (Optax's name) shadow ``tuple.count``; mypy reports that
-# override (python/mypy#3950), so those fields carry ``# type: ignore[assignment]``.
+# ``count`` state fields shadow tuple.count (python/mypy#3950): they carry type: ignore.
 def zero_count() -> jax.Array:
     """A fresh step counter: an int32 scalar zero."""
     return jnp.zeros([], jnp.int32)

@@ -117,7 +117,14 @@ def test_chain_with_identity_equals_the_transformation(values):
 
 
 @settings(deadline=None, max_examples=25)
-@given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=5))
+# Subnormal floats are left out: XLA on CPU flushes them to zero in p + 0.
+@given(
+    st.lists(
+        st.floats(-1e6, 1e6, allow_nan=False, allow_subnormal=False, width=32),
+        min_size=1,
+        max_size=5,
+    )
+)
 def test_apply_zero_updates_is_identity(values):
     params = {"w": jnp.asarray(values, jnp.float32)}
     out = optix.apply_updates(params, jax.tree.map(jnp.zeros_like, params))

@@ -5,11 +5,14 @@ inside the fused passes) and returns the dtype Optax returns for the same inputs
 promotion of its floating inputs.
 
 The two cross entropies (against distributions, against integer labels) are written for
-XLA's fusion: a pass for the largest logit, a pass for sum(exp(logits - m)), and for
-distributions a pass for the weighted sum, each reading the logits afresh, with only
-the operations that fuse into one loop (no compare or select on the whole array when
-no ``where`` is given), and derivatives given by a custom JVP whose transpose is one
-elementwise pass: softmax * sum(labels) - labels.
+XLA's fusion, on CPU in particular, where the fused reductions take only arithmetic
+(add, subtract, multiply, divide, max, exp, log, convert): no compare or select touches
+the whole array unless ``where`` is given. Per call, the forward pass is a reduction for
+the largest logit m, one for sum(exp(x - m)) and, for distributions, one for the
+weighted sum; the gradient is given by a custom JVP whose transpose is one elementwise
+pass, softmax * sum(labels) - labels, sharing exp(x - m) with the forward sum. Which
+expressions are shared, and how the label's -1 enters the gradient, follow what XLA
+then fuses (see benchmarks/losses.py for the timings and the fused programs).
 """
 
 from __future__ import annotations
@@ -24,10 +27,10 @@ from jax.custom_derivatives import SymbolicZero
 
 Axis = int | tuple[int, ...] | None
 
-# Label weights are multiplied by SCALE before the weighted sum and the sum by 1 / SCALE
-# after it (both exact): a positive label on a class of logit -inf then overflows to
-# +inf, and a zero label gives 0 * finite = 0.
-SCALE = 2.0**64
+# A weighted sum of 2**64 or more is reported as +inf: with logits of -inf counted as
+# -max_float, it can only come from a label of 1e-19 or more on such a class (or from
+# logits 1e19 apart), and a zero label there gives 0 * finite = 0.
+INFINITE = 2.0**64
 
 
 def check_floating(fn: str, **arrays: Any) -> None:
@@ -92,22 +95,6 @@ def shifted(x: jax.Array, m: jax.Array, where: jax.Array | None, dtype: Any) -> 
     return s
 
 
-def _finite_shifted(x: jax.Array, m: jax.Array, dtype: Any) -> jax.Array:
-    """x - m, finite: x raised to -max_float / 2 and m to -max_float / 4 first.
-
-    A logit of -inf then gives s = -max_float / 4 or less, and 0 * -s = 0. It is written
-    apart from ``shifted`` on purpose: XLA merges equal expressions, and one x - m (or
-    one broadcast m) feeding two sums would be stored whole between them instead of
-    being recomputed inside each fused pass.
-    """
-    big = jnp.finfo(dtype).max
-    m = jnp.maximum(m, -big / 4)
-    if jnp.finfo(x.dtype).max >= big / 2:
-        x = jnp.maximum(x, jnp.array(-big / 2, x.dtype))
-        return x.astype(dtype) - m
-    return jnp.maximum(x.astype(dtype), -big / 2) - m
-
-
 def take(x: jax.Array, index: jax.Array, axis: int, dtype: Any) -> jax.Array:
     """x[index] along ``axis`` in ``dtype``. Logits to be widened are gathered as their
     bits: gathering x itself makes XLA store the whole widened array."""
@@ -126,13 +113,16 @@ def log_normalizer(e: jax.Array, axis: Axis) -> jax.Array:
 
 def _soft_parts(x, y, axis, where, dtype):
     m = largest(x, axis, where, dtype)
-    e = jnp.exp(shifted(x, m, where, dtype))
+    s = shifted(x, m, where, dtype)
+    e = jnp.exp(s)
     log_z = log_normalizer(e, axis)
     y = y.astype(dtype)
     if where is not None:
         y = jnp.where(where, y, jnp.zeros((), dtype))
-    terms = (y * SCALE) * (log_z - _finite_shifted(x, m, dtype))
-    return jnp.sum(terms, axis) * (1 / SCALE), (m, e, log_z, y)
+    # s raised to -max_float: a zero label on a logit of -inf gives 0 * finite = 0.
+    loss = jnp.sum(y * (log_z - jnp.maximum(s, -jnp.finfo(dtype).max)), axis)
+    loss = jnp.where(loss >= INFINITE, jnp.array(jnp.inf, dtype), loss)
+    return loss, (m, e, log_z, y)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
@@ -155,9 +145,13 @@ def _soft_nll_jvp(axis, primals, tangents):
     loss, (m, e, log_z, y) = _soft_parts(x, y, axis, where, dtype)
     tangent = jnp.zeros_like(loss)
     if not isinstance(dx, SymbolicZero):
-        p = e * (1 / jnp.maximum(jnp.sum(e, axis, keepdims=True), 1))
+        inverse = 1 / jnp.maximum(jnp.sum(e, axis, keepdims=True), 1)
         weight = jnp.sum(y, axis, keepdims=True)
-        tangent += jnp.sum((weight * p - y) * dx.astype(dtype), axis)
+        if primals[1].dtype == dtype:  # p * sum(y) as e * (sum(y) / sum(e)): one product
+            p_weighted = e * (weight * inverse)
+        else:  # sum(y) then reduces inside the final pass, which widens y once
+            p_weighted = (e * inverse) * weight
+        tangent += jnp.sum((p_weighted - y) * dx.astype(dtype), axis)
     if not isinstance(dy, SymbolicZero):
         s = shifted(x, m, where, dtype)
         neg_log_p = jnp.where(s == -jnp.inf, jnp.zeros((), dtype), log_z - s)
@@ -199,6 +193,7 @@ def _integer_nll_jvp(axis, primals, tangents):
         picked = jnp.squeeze(jnp.take_along_axis(dx, index, axis), axis)
         return loss, jnp.sum(p * dx, axis) - picked
     # Widened logits: the one-hot goes into the pass that narrows the gradient back.
+    index = jnp.where(index < 0, index + x.shape[axis], index)
     onehot = jax.lax.broadcasted_iota(labels.dtype, x.shape, axis) == index
     return loss, jnp.sum((p - onehot) * dx.astype(dtype), axis)
 

@@ -43,7 +43,9 @@ def test_non_negative_box_and_hypercube():
     tree = (-1.0, {"k1": 2.0, "k2": (2.0, 3.0)}, 3.0)
     lower = (0.0, {"k1": 0.0, "k2": (0.0, 0.0)}, 0.0)
     upper = (2.0, {"k1": 2.0, "k2": (2.0, 2.0)}, 2.0)
-    assert_tree_equal(proj.projection_box(tree, lower, upper), (0.0, {"k1": 2.0, "k2": (2.0, 2.0)}, 2.0))
+    assert_tree_equal(
+        proj.projection_box(tree, lower, upper), (0.0, {"k1": 2.0, "k2": (2.0, 2.0)}, 2.0)
+    )
     x = jnp.array([-1.0, 2.0, 0.5])
     np.testing.assert_array_equal(proj.projection_hypercube(x), [0.0, 1.0, 0.5])
     expected = jnp.array([0.0, 0.8, 0.5])
@@ -67,13 +69,21 @@ def test_simplex_sums_to_the_scale(scale):
 def test_spheres_and_balls(key):
     x = DATA[key]
     for scale in (1.0, 3.21):
-        np.testing.assert_allclose(optix.tree.norm(proj.projection_l1_sphere(x, scale), ord=1), scale, rtol=1e-5)
-        np.testing.assert_allclose(optix.tree.norm(proj.projection_l2_sphere(x, scale)), scale, rtol=1e-5)
+        np.testing.assert_allclose(
+            optix.tree.norm(proj.projection_l1_sphere(x, scale), ord=1), scale, rtol=1e-5
+        )
+        np.testing.assert_allclose(
+            optix.tree.norm(proj.projection_l2_sphere(x, scale)), scale, rtol=1e-5
+        )
     for name, (project, norm) in BALLS.items():
         radius = norm(x)
         for inside in (2 * radius, radius):
-            jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), project(x, inside), x)
-        np.testing.assert_allclose(norm(project(x, radius / 2)), radius / 2, rtol=1e-5, err_msg=name)
+            jax.tree.map(
+                lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), project(x, inside), x
+            )
+        np.testing.assert_allclose(
+            norm(project(x, radius / 2)), radius / 2, rtol=1e-5, err_msg=name
+        )
 
 
 def test_vector_hyperplane_and_halfspace():

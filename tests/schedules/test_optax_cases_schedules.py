@@ -41,7 +41,11 @@ SCHEDULE_CASES = {
         range(15),
         list(range(10, 20)) + [20] * 5,
     ),
-    "polynomial_minus_one_steps": (s.polynomial_schedule(10.0, 20.0, 1, -1), range(15), [10.0] * 15),
+    "polynomial_minus_one_steps": (
+        s.polynomial_schedule(10.0, 20.0, 1, -1),
+        range(15),
+        [10.0] * 15,
+    ),
     "polynomial_zero_steps": (s.polynomial_schedule(10.0, 20.0, 1, 0), range(15), [10.0] * 15),
     "quadratic": (
         s.polynomial_schedule(25.0, 10.0, power=2, transition_steps=10),
@@ -110,7 +114,11 @@ SCHEDULE_CASES = {
         range(9),
         [400, 360, 280, 240, 264, 288, 288, 288, 288],
     ),
-    "interpolate_empty": (s.piecewise_interpolate_schedule("linear", 13.0, {}), range(5), [13.0] * 5),
+    "interpolate_empty": (
+        s.piecewise_interpolate_schedule("linear", 13.0, {}),
+        range(5),
+        [13.0] * 5,
+    ),
     "interpolate_none": (s.piecewise_interpolate_schedule("cosine", 17.0), range(3), [17.0] * 3),
     "interpolate_zero_interval": (
         s.piecewise_interpolate_schedule("linear", 13.0, {0: 2.0, 5: 3.0}),
@@ -182,7 +190,9 @@ def test_warmup_cosine_rises_then_falls_and_a_larger_exponent_falls_faster():
     regular = values(s.warmup_cosine_decay_schedule(0.0, 1.0, 5, 25, 0.1, exponent=1.0), steps)
     steep = values(s.warmup_cosine_decay_schedule(0.0, 1.0, 5, 25, 0.1, exponent=2.0), steps)
     assert np.all(np.diff(regular[:6]) > 0) and np.all(np.diff(regular[5:]) <= 0)
-    assert regular[5] == pytest.approx(1.0, abs=1e-6) and regular[-1] == pytest.approx(0.1, abs=1e-6)
+    assert regular[5] == pytest.approx(1.0, abs=1e-6) and regular[-1] == pytest.approx(
+        0.1, abs=1e-6
+    )
     assert np.all(steep[5:] <= regular[5:] + 1e-12)
 
 

@@ -80,7 +80,9 @@ def test_the_accumulator_keeps_its_dtype_under_scan():
     final, updates = jax.lax.scan(step, multi.init(params), jnp.arange(4))
     assert final.acc_grads["a"].dtype == jnp.float32
     assert updates["a"].dtype == jnp.bfloat16
-    np.testing.assert_allclose(np.asarray(updates["a"], np.float32), [0, -1e-4, 0, -1e-4], rtol=1e-2)
+    np.testing.assert_allclose(
+        np.asarray(updates["a"], np.float32), [0, -1e-4, 0, -1e-4], rtol=1e-2
+    )
 
 
 def test_multi_steps_around_zero_nans():

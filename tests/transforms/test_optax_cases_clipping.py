@@ -42,7 +42,9 @@ def test_clipping_again_and_again_is_stable(kind):
 
 
 def test_adaptive_grad_clip_again_and_again_is_stable():
-    update = jax.jit(lambda c, g: optix.adaptive_grad_clip(c).update(g, optix.EmptyState(), INIT)[0])
+    update = jax.jit(
+        lambda c, g: optix.adaptive_grad_clip(c).update(g, optix.EmptyState(), INIT)[0]
+    )
     updates = GRADS
     for i in range(1, 51):
         updates = update(1.0 / i, updates)
@@ -60,7 +62,9 @@ def test_adaptive_grad_clip_with_an_axis_for_conv3d_kernels():
     clipped, _ = optix.adaptive_grad_clip(0.5, axis=(0, 1, 2)).update(
         [2.0 * kernel], None, [kernel]
     )
-    linear, _ = optix.adaptive_grad_clip(0.5).update([jnp.full((5, 6), 3.0)], None, [jnp.ones((5, 6))])
+    linear, _ = optix.adaptive_grad_clip(0.5).update(
+        [jnp.full((5, 6), 3.0)], None, [jnp.ones((5, 6))]
+    )
     assert clipped[0].shape == kernel.shape and linear[0].shape == (5, 6)
     bound = 0.5 * unitwise_norm(kernel, axis=(0, 1, 2)) + 1e-6
     assert bool(jnp.all(unitwise_norm(clipped[0], axis=(0, 1, 2)) <= bound))
@@ -97,7 +101,9 @@ def test_per_example_global_norm_clip():
         jnp.array([[0.0], [5.0], [-3.0], [0.0]]),
     ]
     expected = [
-        jnp.array([0.0, -0.5]) + jnp.array([3.0, 4.0]) / jnp.sqrt(50) + jnp.array([5.0, 6.0]) / jnp.sqrt(70),
+        jnp.array([0.0, -0.5])
+        + jnp.array([3.0, 4.0]) / jnp.sqrt(50)
+        + jnp.array([5.0, 6.0]) / jnp.sqrt(70),
         jnp.array([5.0]) / jnp.sqrt(50) + jnp.array([-3.0]) / jnp.sqrt(70),
     ]
     summed, num_clipped = optix.per_example_global_norm_clip(grads, l2_norm_clip=1.0)

@@ -73,9 +73,7 @@ def test_a_group_that_needs_an_extra_arg_gets_it_and_a_plain_one_does_not():
     assert updates == params
 
 
-NESTED = jax.tree.map(
-    jnp.asarray, {"a": 1.0, "b": [2.0, 3.0], "c": {"d": 4.0, "e": (5.0, 6.0)}}
-)
+NESTED = jax.tree.map(jnp.asarray, {"a": 1.0, "b": [2.0, 3.0], "c": {"d": 4.0, "e": (5.0, 6.0)}})
 PREFIX_LABELS = {"a": 0, "b": [1, 0], "c": 1}
 
 

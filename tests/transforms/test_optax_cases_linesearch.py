@@ -135,7 +135,9 @@ def test_armijo_sgd_passes_the_batch_to_value_fn():
     @jax.jit
     def step(params, state, x, y):
         value, grad = jax.value_and_grad(fn)(params, x, y)
-        updates, state = tx.update(grad, state, params, value=value, grad=grad, value_fn=fn, x=x, y=y)
+        updates, state = tx.update(
+            grad, state, params, value=value, grad=grad, value_fn=fn, x=x, y=y
+        )
         return optix.apply_updates(params, updates), state
 
     params = jnp.zeros(2)
@@ -148,11 +150,11 @@ def test_armijo_sgd_passes_the_batch_to_value_fn():
 # Two of Optax's sixteen (params dtype, hyperparameter dtype) pairs, the far corners:
 # half-precision params with float64 hyperparameters, and the reverse.
 DTYPE_PAIRS = [(jnp.float16, jnp.float64), (jnp.float64, jnp.bfloat16)]
+BACKTRACKING_NAMES = ["slope_rtol", "decrease_factor", "increase_factor", "max_learning_rate"]
+ZOOM_NAMES = ["tol", "increase_factor", "slope_rtol", "curv_rtol", "approx_dec_rtol"]
 NAMES = {
-    "backtracking": ["slope_rtol", "decrease_factor", "increase_factor"]
-    + ["max_learning_rate", "atol", "rtol"],
-    "zoom": ["tol", "increase_factor", "slope_rtol", "curv_rtol"]
-    + ["approx_dec_rtol", "stepsize_precision"],
+    "backtracking": [*BACKTRACKING_NAMES, "atol", "rtol"],
+    "zoom": [*ZOOM_NAMES, "stepsize_precision"],
 }
 
 

@@ -107,7 +107,9 @@ def test_nested_masks_select_their_intersection(name):
     params["linear_3"]["w"] = jnp.zeros((2, 3))
     inner_mask = jax.tree.map(lambda _: True, params)
     inner_mask["linear_2"] = False
-    tx = masked(masked(BUILDERS[name](), inner_mask), lambda p: jax.tree.map(lambda x: x.ndim > 1, p))
+    tx = masked(
+        masked(BUILDERS[name](), inner_mask), lambda p: jax.tree.map(lambda x: x.ndim > 1, p)
+    )
     updates = jax.tree.map(jnp.ones_like, params)
     expected = copy.deepcopy(updates)
     expected["linear_1"]["w"] = -expected["linear_1"]["w"]
@@ -117,7 +119,10 @@ def test_nested_masks_select_their_intersection(name):
 
 
 def test_the_masked_state_holds_masked_nodes_where_the_mask_is_false():
-    params = {"a": [jnp.ones(1), (jnp.ones(2), jnp.ones(3))], "b": {"c": jnp.ones(4), "d": jnp.ones(5)}}
+    params = {
+        "a": [jnp.ones(1), (jnp.ones(2), jnp.ones(3))],
+        "b": {"c": jnp.ones(4), "d": jnp.ones(5)},
+    }
     tx = masked(optix.sgd(1.0, momentum=0.0), {"a": [True, (True, False)], "b": False})
     trace = jax.jit(tx.init)(params).inner_state[0].trace
     expected = {"a": [jnp.zeros(1), (jnp.zeros(2), MaskedNode())], "b": MaskedNode()}
@@ -125,10 +130,16 @@ def test_the_masked_state_holds_masked_nodes_where_the_mask_is_false():
 
 
 def test_map_params_through_a_mask_as_on_the_inner_state():
-    params = {"a": {"b": (jnp.zeros((1, 2)), jnp.zeros((2, 2)))}, "c": {"d": jnp.zeros((1, 2)), "e": (jnp.zeros((1, 2)), jnp.zeros((1, 2)))}}
+    params = {
+        "a": {"b": (jnp.zeros((1, 2)), jnp.zeros((2, 2)))},
+        "c": {"d": jnp.zeros((1, 2)), "e": (jnp.zeros((1, 2)), jnp.zeros((1, 2)))},
+    }
     axes = {"a": {"b": (1, 2)}, "c": {"d": 1, "e": (1, 2)}}
     mask = {"a": {"b": (True, False)}, "c": {"d": True, "e": (False, True)}}
-    expected = {"a": {"b": (jnp.ones((1, 2)), jnp.zeros((2, 2)))}, "c": {"d": jnp.ones((1, 2)), "e": (jnp.ones((1, 2)), jnp.ones((1, 2)))}}
+    expected = {
+        "a": {"b": (jnp.ones((1, 2)), jnp.zeros((2, 2)))},
+        "c": {"d": jnp.ones((1, 2)), "e": (jnp.ones((1, 2)), jnp.ones((1, 2)))},
+    }
 
     inner = optix.GradientTransformation(
         lambda p: {"count": 1, "params": p, "params_copy": p}, lambda u, s, p=None: (u, s)
@@ -164,7 +175,9 @@ class CallableModule:
         return self.w.dot(x)
 
 
-jax.tree_util.register_pytree_node(CallableModule, lambda m: ((m.w,), None), lambda _, c: CallableModule(*c))
+jax.tree_util.register_pytree_node(
+    CallableModule, lambda m: ((m.w,), None), lambda _, c: CallableModule(*c)
+)
 
 
 def test_a_callable_pytree_mask_is_a_mask_not_a_function():
@@ -190,17 +203,42 @@ NESTED_GRADS = {
     "misc": (np.array(1.0),),
 }
 NESTED_MASKS = {
-    "none": {"layer1": [False, {"bias": False}], "layer2": {"w": False, "b": False}, "misc": (False,)},
-    "l1_0": {"layer1": [True, {"bias": False}], "layer2": {"w": False, "b": False}, "misc": (False,)},
-    "l2_w": {"layer1": [False, {"bias": False}], "layer2": {"w": True, "b": False}, "misc": (False,)},
+    "none": {
+        "layer1": [False, {"bias": False}],
+        "layer2": {"w": False, "b": False},
+        "misc": (False,),
+    },
+    "l1_0": {
+        "layer1": [True, {"bias": False}],
+        "layer2": {"w": False, "b": False},
+        "misc": (False,),
+    },
+    "l2_w": {
+        "layer1": [False, {"bias": False}],
+        "layer2": {"w": True, "b": False},
+        "misc": (False,),
+    },
     "l2": {"layer1": [False, {"bias": False}], "layer2": {"w": True, "b": True}, "misc": (False,)},
     "all": {"layer1": [True, {"bias": True}], "layer2": {"w": True, "b": True}, "misc": (True,)},
 }
 CASES = [
     (FLAT, FLAT_GRADS, mask)
-    for mask in ({"a": True, "b": False}, {"a": False, "b": True}, True, False, np.array(False), np.array(True))
+    for mask in (
+        {"a": True, "b": False},
+        {"a": False, "b": True},
+        True,
+        False,
+        np.array(False),
+        np.array(True),
+    )
 ] + [(NESTED, NESTED_GRADS, mask) for mask in NESTED_MASKS.values()]
-CASES.append(({"a": 1.0, "b": {"c": 2.0, "d": 3.0}}, {"a": 10.0, "b": {"c": 20.0, "d": 30.0}}, {"a": False, "b": True}))
+CASES.append(
+    (
+        {"a": 1.0, "b": {"c": 2.0, "d": 3.0}},
+        {"a": 10.0, "b": {"c": 20.0, "d": 30.0}},
+        {"a": False, "b": True},
+    )
+)
 
 
 def frozen_where(mask, tree, frozen, free):
@@ -223,12 +261,17 @@ def test_selective_transform_moves_only_the_free_params(params, grads, mask):
     params = jax.tree.map(jnp.asarray, params)
     updates, _ = tx.update(jax.tree.map(jnp.asarray, grads), tx.init(params), params)
     moved = jax.tree.map(
-        lambda m, p, g: jax.tree.map(lambda p, g: p if bool(m) else p - g, p, g), mask, params, grads
+        lambda m, p, g: jax.tree.map(lambda p, g: p if bool(m) else p - g, p, g),
+        mask,
+        params,
+        grads,
     )
     assert_close(optix.apply_updates(params, updates), moved)
 
 
-@pytest.mark.parametrize("build", [optix.freeze, lambda m: optix.selective_transform(optix.sgd(1.0), freeze_mask=m)])
+@pytest.mark.parametrize(
+    "build", [optix.freeze, lambda m: optix.selective_transform(optix.sgd(1.0), freeze_mask=m)]
+)
 def test_a_mask_missing_a_leaf_is_an_error(build):
     tx = build({"a": True})
     with pytest.raises(ValueError, match="'b'"):

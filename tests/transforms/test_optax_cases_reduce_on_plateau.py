@@ -6,7 +6,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import optix
 from optix.contrib import ReduceLROnPlateauState, reduce_on_plateau
 
 PATIENCE = COOLDOWN = 5

@@ -8,7 +8,6 @@ import optax
 import pytest
 
 import optix
-from optix.transforms.block_norm import scale_by_param_block_norm
 
 INIT = (jnp.array([1.0, 2.0]), jnp.array([3.0, 4.0]))
 GRADS = (jnp.array([500.0, 5.0]), jnp.array([300.0, 3.0]))
@@ -23,7 +22,7 @@ SCALERS = {
     "rmsprop": optix.scale_by_rms,
     "stddev": optix.scale_by_stddev,
     "trust_ratio": optix.scale_by_trust_ratio,
-    "param_block_norm": scale_by_param_block_norm,
+    "param_block_norm": optix.scale_by_param_block_norm,
     "param_block_rms": optix.scale_by_param_block_rms,
     "distance_over_gradients": optix.scale_by_distance_over_gradients,
     "normalize_by_update_norm": optix.normalize_by_update_norm,

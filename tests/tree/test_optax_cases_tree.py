@@ -82,7 +82,9 @@ def test_split_key_like_gives_one_split_key_per_leaf():
 RANDOM_TARGETS = {
     "real_array": jnp.asarray([1.0, 2.0]),
     "complex_array": jnp.asarray([1.0 + 2j, 3.0 + 20j]),
-    "pytree": jax.tree.map(jnp.asarray, {"k1": 1.0, "k2": (2.0, 3.0), "k3": jnp.asarray([4.0, 5.0])}),
+    "pytree": jax.tree.map(
+        jnp.asarray, {"k1": 1.0, "k2": (2.0, 3.0), "k3": jnp.asarray([4.0, 5.0])}
+    ),
 }
 
 
@@ -268,7 +270,10 @@ def adam_with_dicts(m):
 
 @pytest.mark.parametrize("build", ["adam", "dict_adam"])
 def test_map_params_gives_each_param_copy_its_spec(build):
-    make = {"adam": lambda m: m.adam(1e-4), "dict_adam": lambda m: m.chain(adam_with_dicts(m), m.scale(1e-3))}
+    make = {
+        "adam": lambda m: m.adam(1e-4),
+        "dict_adam": lambda m: m.chain(adam_with_dicts(m), m.scale(1e-3)),
+    }
     ours, theirs = specs_of(optix, make[build](optix)), specs_of(optax, make[build](optax))
     assert jax.tree.leaves(ours, is_leaf=lambda x: isinstance(x, ShardSpec)) == jax.tree.leaves(
         theirs, is_leaf=lambda x: isinstance(x, ShardSpec)
@@ -300,9 +305,7 @@ def test_map_params_through_inject_hyperparams_and_to_none():
 def plain_paths(found):
     """Paths with either library's NamedTupleKey as a comparable tuple, and the values."""
     paths = [
-        tuple(
-            ("nt", k.tuple_name, k.name) if type(k).__name__ == "NamedTupleKey" else k for k in p
-        )
+        tuple(("nt", k.tuple_name, k.name) if type(k).__name__ == "NamedTupleKey" else k for k in p)
         for p, _ in found
     ]
     return paths, [v for _, v in found]
@@ -322,18 +325,37 @@ def test_get_all_with_path_finds_what_optax_finds():
     found = tu.tree_get_all_with_path(optix.scale_by_adam().init(params), "count")
     assert plain_paths(found) == ([(("nt", "ScaleByAdamState", "count"),)], [0])
     assert tu.tree_get_all_with_path(optix.adam(1.0).init(params), "apple") == []
-    ours = plain_paths(tu.tree_get_all_with_path(nested_injected(optix).init(params), "learning_rate"))
-    theirs = plain_paths(
-        optax.tree_utils.tree_get_all_with_path(nested_injected(optax).init(params), "learning_rate")
+    ours = plain_paths(
+        tu.tree_get_all_with_path(nested_injected(optix).init(params), "learning_rate")
     )
-    assert ours[0] == theirs[0] == [
-        (jtu.SequenceKey(0), ("nt", "InjectStatefulHyperparamsState", "hyperparams"), jtu.DictKey("learning_rate")),
-        (jtu.SequenceKey(1), jtu.SequenceKey(1), ("nt", "InjectStatefulHyperparamsState", "hyperparams"), jtu.DictKey("learning_rate")),
-    ]
+    theirs = plain_paths(
+        optax.tree_utils.tree_get_all_with_path(
+            nested_injected(optax).init(params), "learning_rate"
+        )
+    )
+    assert (
+        ours[0]
+        == theirs[0]
+        == [
+            (
+                jtu.SequenceKey(0),
+                ("nt", "InjectStatefulHyperparamsState", "hyperparams"),
+                jtu.DictKey("learning_rate"),
+            ),
+            (
+                jtu.SequenceKey(1),
+                jtu.SequenceKey(1),
+                ("nt", "InjectStatefulHyperparamsState", "hyperparams"),
+                jtu.DictKey("learning_rate"),
+            ),
+        ]
+    )
     np.testing.assert_allclose(ours[1], [1.0, 1e-4])
     state = {"hparams": {"learning_rate": 1.0}, "learning_rate": "foo"}
     assert len(tu.tree_get_all_with_path(state, "learning_rate")) == 2
-    only_floats = tu.tree_get_all_with_path(state, "learning_rate", lambda _, v: isinstance(v, float))
+    only_floats = tu.tree_get_all_with_path(
+        state, "learning_rate", lambda _, v: isinstance(v, float)
+    )
     assert only_floats == [((jtu.DictKey("hparams"), jtu.DictKey("learning_rate")), 1.0)]
     nested = tu.tree_get_all_with_path({"a": {"a": 1.0}}, "a")
     assert nested == [
@@ -350,7 +372,12 @@ def test_get_all_with_path_reaches_the_schedule_state_of_a_hyperparameter():
         state, "learning_rate", lambda _, value: isinstance(value, tuple)
     )
     paths, values = plain_paths(found)
-    assert paths == [(("nt", "InjectStatefulHyperparamsState", "hyperparams_states"), jtu.DictKey("learning_rate"))]
+    assert paths == [
+        (
+            ("nt", "InjectStatefulHyperparamsState", "hyperparams_states"),
+            jtu.DictKey("learning_rate"),
+        )
+    ]
     assert type(values[0]).__name__ == "WrappedScheduleState" and int(values[0].count) == 0
 
 
@@ -417,8 +444,14 @@ def test_set_replaces_hyperparameters_counts_subtrees_and_whole_states():
     new = tu.tree_set(plain, lambda _, v: isinstance(v, float), learning_rate=0.5)
     assert new == {"hparams": {"learning_rate": 0.5}, "learning_rate": "foo"}
     tree = {"a": {"a": 1.0}, "b": {"a": 1}}
-    assert tu.tree_set(tree, lambda _, v: isinstance(v, float), a=2.0) == {"a": {"a": 2.0}, "b": {"a": 1}}
-    assert tu.tree_set(tree, lambda _, v: isinstance(v, dict), a={"c": 0.0}) == {"a": {"c": 0.0}, "b": {"a": 1}}
+    assert tu.tree_set(tree, lambda _, v: isinstance(v, float), a=2.0) == {
+        "a": {"a": 2.0},
+        "b": {"a": 1},
+    }
+    assert tu.tree_set(tree, lambda _, v: isinstance(v, dict), a={"c": 0.0}) == {
+        "a": {"c": 0.0},
+        "b": {"a": 1},
+    }
 
 
 def test_set_one_state_by_filter_or_by_its_class_name():
