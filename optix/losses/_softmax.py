@@ -4,20 +4,21 @@ Every loss here computes in at least float32 (bfloat16 and float16 inputs are wi
 inside the fused passes) and returns the dtype Optax returns for the same inputs, the
 promotion of its floating inputs.
 
-The two cross entropies (against distributions, against integer labels) are written for
-XLA's fusion, on CPU in particular, where the fused reductions take only arithmetic
+The two cross entropies (against distributions, against integer labels) are laid out
+for XLA's fusion, on CPU in particular, where a fused reduction holds only arithmetic
 (add, subtract, multiply, divide, max, exp, log, convert): no compare or select touches
-the whole array unless ``where`` is given. Per call, the forward pass is a reduction for
-the largest logit m, one for sum(exp(x - m)) and, for distributions, one for the
-weighted sum; the gradient is given by a custom JVP whose transpose is one elementwise
-pass, softmax * sum(labels) - labels, sharing exp(x - m) with the forward sum. Which
-expressions are shared, and how the label's -1 enters the gradient, follow what XLA
-then fuses (see benchmarks/losses.py for the timings and the fused programs).
+the whole array unless ``where`` is given. The forward pass is a reduction for the
+largest logit m, one for sum(exp(x - m)) and, for distributions, one for the weighted
+sum of log_z - (x - m); the gradient is a custom JVP whose transpose is one elementwise
+pass, softmax * sum(labels) - labels, reusing exp(x - m) from the forward sum. Which
+expressions are shared between passes, and how the label's -1 enters the gradient,
+follow what XLA then fuses; benchmarks/losses.py times them and counts the fused ops.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import jax
@@ -31,6 +32,23 @@ Axis = int | tuple[int, ...] | None
 # -max_float, it can only come from a label of 1e-19 or more on such a class (or from
 # logits 1e19 apart), and a zero label there gives 0 * finite = 0.
 INFINITE = 2.0**64
+
+# From this many rows (entries outside the class axes) on, XLA:CPU fuses the reductions
+# of a cross entropy into one loop over the rows; below it, it runs them one by one.
+ROWS_FUSED = 4096
+
+
+def _axes(axis: Axis, ndim: int) -> tuple[int, ...]:
+    """``axis`` as a tuple of non-negative axes (None: all of them)."""
+    if axis is None:
+        return tuple(range(ndim))
+    return tuple(a % ndim for a in (axis if isinstance(axis, tuple) else (axis,)))
+
+
+def _rows(shape: tuple[int, ...], axis: Axis) -> int:
+    """The number of slices along ``axis`` (the product of the other dimensions)."""
+    classes = _axes(axis, len(shape))
+    return math.prod(n for i, n in enumerate(shape) if i not in classes)
 
 
 def check_floating(fn: str, **arrays: Any) -> None:
@@ -74,22 +92,22 @@ def mul0(w: jax.Array, v: jax.Array) -> jax.Array:
 
 def largest(x: jax.Array, axis: Axis, where: jax.Array | None, dtype: Any) -> jax.Array:
     """m: the largest entry of ``x`` that ``where`` allows along ``axis`` (kept as size-1
-    dimensions), in ``dtype``, -inf when there is none, held constant for derivatives
-    (it cancels). Taken in x's own dtype: max is exact."""
-    if where is None:
-        m = jnp.max(x, axis, keepdims=True)
-    else:
-        m = jnp.max(x, axis, where=where, initial=-jnp.inf, keepdims=True)
-    return jax.lax.stop_gradient(m.astype(dtype))
+    dimensions), at least -max_float of x's dtype (finite when every entry is -inf, so
+    that x - m is -inf there, not NaN), in ``dtype``, held constant for derivatives (it
+    cancels). Taken in x's own dtype (max is exact), as one reduction that starts from
+    -max_float: XLA then fuses it with the pass that follows it."""
+    lowest = np.array(-jnp.finfo(x.dtype).max, x.dtype)
+    x = jax.lax.stop_gradient(x)
+    if where is not None:
+        x = jnp.where(where, x, lowest)
+    axes = _axes(axis, x.ndim)
+    m = jax.lax.reduce(x, lowest, jax.lax.max, axes)
+    return jnp.expand_dims(m, axes).astype(dtype)
 
 
 def shifted(x: jax.Array, m: jax.Array, where: jax.Array | None, dtype: Any) -> jax.Array:
-    """s = x - m in ``dtype``: <= 0, -inf for logits of -inf and outside ``where``.
-
-    m is raised to -max_float first, so that a slice of -inf logits gives s = -inf
-    rather than -inf - -inf = NaN.
-    """
-    s = x.astype(dtype) - jnp.maximum(m, -jnp.finfo(dtype).max)
+    """s = x - m in ``dtype``: <= 0, -inf for logits of -inf and outside ``where``."""
+    s = x.astype(dtype) - m
     if where is not None:
         s = jnp.where(where, s, jnp.array(-jnp.inf, dtype))
     return s
@@ -119,8 +137,14 @@ def _soft_parts(x, y, axis, where, dtype):
     y = y.astype(dtype)
     if where is not None:
         y = jnp.where(where, y, jnp.zeros((), dtype))
+    big = jnp.finfo(dtype).max
+    if x.dtype == dtype and _rows(x.shape, axis) < ROWS_FUSED:
+        # Fewer rows than XLA:CPU fuses into one loop: it would store s between the two
+        # sums. Written differently (m raised to -max/4, which only changes slices
+        # whose largest logit is below -8e37), s is recomputed inside each sum instead.
+        s = x - jnp.maximum(m, -big / 4)
     # s raised to -max_float: a zero label on a logit of -inf gives 0 * finite = 0.
-    loss = jnp.sum(y * (log_z - jnp.maximum(s, -jnp.finfo(dtype).max)), axis)
+    loss = jnp.sum(y * (log_z - jnp.maximum(s, -big)), axis)
     loss = jnp.where(loss >= INFINITE, jnp.array(jnp.inf, dtype), loss)
     return loss, (m, e, log_z, y)
 
@@ -165,8 +189,7 @@ soft_nll.defjvp(_soft_nll_jvp, symbolic_zeros=True)
 def _integer_parts(x, labels, axis, where, dtype):
     m = largest(x, axis, where, dtype)
     e = jnp.exp(shifted(x, m, where, dtype))
-    picked = take(x, jnp.expand_dims(labels, axis), axis, dtype)
-    picked -= jnp.maximum(m, -jnp.finfo(dtype).max)
+    picked = take(x, jnp.expand_dims(labels, axis), axis, dtype) - m
     return jnp.squeeze(log_normalizer(e, axis) - picked, axis), e
 
 
@@ -194,7 +217,7 @@ def _integer_nll_jvp(axis, primals, tangents):
         return loss, jnp.sum(p * dx, axis) - picked
     # Widened logits: the one-hot goes into the pass that narrows the gradient back.
     index = jnp.where(index < 0, index + x.shape[axis], index)
-    onehot = jax.lax.broadcasted_iota(labels.dtype, x.shape, axis) == index
+    onehot = (jax.lax.broadcasted_iota(labels.dtype, x.shape, axis) == index).astype(dtype)
     return loss, jnp.sum((p - onehot) * dx.astype(dtype), axis)
 
 

@@ -24,7 +24,7 @@ ScaleState = EmptyState
 
 
 class ScaleByScheduleState(NamedTuple):
-    """State of ``scale_by_schedule`` and ``scale_by_learning_rate``."""
+    """State of ``scale_by_schedule`` (and of ``scale_by_learning_rate`` with a schedule)."""
 
     count: jax.Array  # type: ignore[assignment]  # int32 scalar: number of updates applied so far
 

@@ -26,7 +26,7 @@ NO_PARAMS = (
 
 
 class WeightDecaySchedule(NamedTuple):
-    """State of ``add_decayed_weights``."""
+    """State of ``add_decayed_weights`` with a scheduled rate (a constant keeps ``EmptyState``)."""
 
     count: jax.Array  # type: ignore[assignment]  # int32 scalar: number of updates applied so far
 

@@ -101,7 +101,15 @@ def test_gradients_are_softmax_minus_labels(x64):
     p = scipy.special.softmax(tied, -1)
     np.testing.assert_allclose(jit_grad(INT)(tied, labels), p - np.eye(5)[labels], rtol=1e-12)
     np.testing.assert_allclose(jit_grad(CE)(tied, y), p - y, rtol=1e-12)
-    # Forward mode too (a custom JVP): the Hessian is diag(p) - p p^T per example.
+    # Forward mode too (custom JVPs): directional derivatives, and the Hessian is
+    # diag(p) - p p^T per example.
+    v = np.random.default_rng(1).normal(size=x.shape)
+    p = scipy.special.softmax(x, -1)
+    _, tangent = jax.jvp(lambda a: INT(a, labels), (x,), (v,))
+    np.testing.assert_allclose(tangent, ((p - np.eye(5)[labels]) * v).sum(-1), rtol=1e-12)
+    _, tangent = jax.jvp(lambda a, b: CE(a, b), (x, y), (v, v))
+    expected = ((p - y) * v).sum(-1) - (scipy.special.log_softmax(x, -1) * v).sum(-1)
+    np.testing.assert_allclose(tangent, expected, rtol=1e-12)
     p = scipy.special.softmax(x[0], -1)
     hessian = jax.jit(jax.hessian(lambda v: CE(v, y[0])))(x[0])
     np.testing.assert_allclose(hessian, np.diag(p) - np.outer(p, p), rtol=1e-10, atol=1e-16)
@@ -334,6 +342,46 @@ def test_masked_classes_and_extreme_logits_give_finite_losses_and_gradients():
     assert INT(MASKED_X[:1], np.array([0]))[0] == np.inf
 
 
+def test_label_gradients_are_minus_log_probabilities(x64):
+    """d loss / d labels = -log_softmax(logits), as Optax's; 0 on classes of logit -inf."""
+    rng = np.random.default_rng(7)
+    x, y = rng.normal(size=(3, 5)) * 3, rng.dirichlet(np.ones(5), size=3)
+    ours = jit_grad(CE, 1)(x, y)
+    np.testing.assert_allclose(ours, -scipy.special.log_softmax(x, -1), rtol=1e-12)
+    theirs = jit_grad(optax.losses.softmax_cross_entropy, 1)(x, y)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+    x[0, 2], y[0] = -np.inf, [0.5, 0.5, 0.0, 0.0, 0.0]
+    expected = -scipy.special.log_softmax(x, -1)
+    expected[0, 2] = 0.0
+    np.testing.assert_allclose(jit_grad(CE, 1)(x, y), expected, rtol=1e-12)
+
+
+def test_infinite_and_nan_logits():
+    """Any positive label on a class of logit -inf gives +inf; NaN logits give NaN;
+    a slice of -inf logits with zero labels gives 0 and zero gradients."""
+    x = np.float32([[-np.inf, 0.0, 1.0]])
+    assert CE(x, np.float32([[1e-10, 0.5, 0.5]]))[0] == np.inf
+    nan = np.float32([[np.nan, 0.0, 1.0]])
+    assert np.isnan(CE(nan, np.float32([[0.0, 0.5, 0.5]]))[0])
+    assert np.isnan(INT(nan, np.array([1]))[0])
+    empty = np.full((2, 3), -np.inf, np.float32)
+    zeros = np.zeros((2, 3), np.float32)
+    np.testing.assert_array_equal(CE(empty, zeros), 0.0)
+    np.testing.assert_array_equal(jit_grad(CE)(empty, zeros), 0.0)
+    np.testing.assert_array_equal(INT(empty, np.array([0, 1])), np.inf)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, jnp.bfloat16])
+def test_negative_and_out_of_range_labels_as_optax(dtype):
+    """A negative label counts from the end (as NumPy indexes); beyond that, NaN."""
+    x = jnp.asarray(YS, dtype)
+    name = "softmax_cross_entropy_with_integer_labels"
+    for labels in (np.array([-1, -3]), np.array([-4, 3])):
+        np.testing.assert_allclose(INT(x, labels), optax_call(name, x, labels), rtol=1e-6)
+    grad = jit_grad(INT)(x, np.array([-1, -3]))
+    np.testing.assert_array_equal(grad, jit_grad(INT)(x, np.array([2, 0])))
+
+
 @pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
 def test_half_precision_is_reduced_in_float32(dtype):
     """The result is the float32 loss of the half-precision values, rounded once."""
@@ -350,6 +398,17 @@ def test_half_precision_is_reduced_in_float32(dtype):
         wide = [a.astype(jnp.float32) if a.dtype == dtype else a for a in args]
         assert out.dtype == dtype
         np.testing.assert_array_equal(out, fn(*wide).astype(dtype))
+    # Gradients too: the float32 ones, rounded once (to within one rounding step).
+    keep = rng.random((4, 300)) < 0.9
+    cases = [(CE, (x, y), {}), (INT, (x, labels), {}), (INT, (x, labels), {"where": keep})]
+    for fn, args, kwargs in cases:
+        grad = jit_grad(fn)(*args, **kwargs)
+        wide = [a.astype(jnp.float32) if a.dtype == dtype else a for a in args]
+        expected = jit_grad(fn)(*wide, **kwargs)
+        assert grad.dtype == dtype
+        np.testing.assert_allclose(
+            np.float32(grad), np.float32(expected.astype(dtype)), rtol=2**-7, atol=1e-7
+        )
 
 
 def test_result_dtypes_match_optax():

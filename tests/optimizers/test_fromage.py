@@ -59,7 +59,7 @@ def test_a_zero_gradient_only_shrinks():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: fromage(-0.1), "fromage: learning_rate must be finite and >= 0"),
+        (lambda: fromage(float("nan")), "fromage: learning_rate must be finite"),
         (lambda: fromage(0.1, min_norm=-1.0), "fromage: min_norm must be finite and >= 0"),
     ],
 )

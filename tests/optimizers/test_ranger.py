@@ -170,13 +170,13 @@ def test_inject_hyperparams_follows_the_same_trajectory():
     ("call", "message"),
     [
         (
-            lambda: ranger(-0.1),
-            "ranger: learning_rate must be finite and >= 0, got learning_rate=-0.1",
+            lambda: ranger(float("nan")),
+            "ranger: learning_rate must be finite, got learning_rate=nan",
         ),
-        (lambda: ranger(0.1, b1=1.0), "ranger: b1 must be in [0, 1), got b1=1.0"),
+        (lambda: ranger(0.1, b1=1.0), "ranger: b1 must be in (-1, 1), got b1=1.0"),
         (
             lambda: ranger(0.1, threshold=3.0),
-            "ranger: threshold must be finite and >= 4, got threshold=3.0",
+            "ranger: threshold must be in [4, inf), got threshold=3.0",
         ),
         (lambda: ranger(0.1, sync_period=0), "ranger: sync_period must be >= 1, got sync_period=0"),
         (

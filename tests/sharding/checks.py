@@ -36,11 +36,18 @@ def abstract(tree):
     return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), tree)
 
 
+def _as_numpy(leaf):
+    """A leaf as a NumPy array; a typed PRNG key (noise states) as its key data."""
+    if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+        return np.asarray(jax.random.key_data(leaf))
+    return np.asarray(leaf)
+
+
 def difference(expected, actual) -> float:
     """Largest normwise relative difference over matching leaves (inf if ints differ)."""
     worst = 0.0
     for a, b in zip(jax.tree.leaves(expected), jax.tree.leaves(actual), strict=True):
-        a, b = np.asarray(a), np.asarray(b)
+        a, b = _as_numpy(a), _as_numpy(b)
         if a.dtype.kind != "f":
             worst = max(worst, 0.0 if np.array_equal(a, b) else np.inf)
         elif a.size:
@@ -108,7 +115,7 @@ def registry(part, parts):
             results[key] = {
                 "diff": difference(single, (p, s)),
                 "bytes": sorted(held.values()),
-                "full": sum(np.asarray(x).nbytes for x in jax.tree.leaves(single[1])),
+                "full": sum(_as_numpy(x).nbytes for x in jax.tree.leaves(single[1])),
                 "expected": zero_bytes(single[1]),
             }
             if init_error is not None:

@@ -28,12 +28,19 @@ def run(tx, grad_list, params=PARAMS, standard=False, **extra_args):
         return out
 
 
+def _as_numpy(leaf):
+    """A leaf as a NumPy array; a typed PRNG key (noise states) as its key data."""
+    if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+        return np.asarray(jax.random.key_data(leaf))
+    return np.asarray(leaf)
+
+
 def assert_trees_equal(ours, theirs, rtol=0.0, atol=0.0):
     """Same structure up to NamedTuple classes, same leaves (bitwise when both are 0)."""
     ours_leaves, theirs_leaves = jax.tree.leaves(ours), jax.tree.leaves(theirs)
     assert len(ours_leaves) == len(theirs_leaves)
     for a, b in zip(ours_leaves, theirs_leaves, strict=True):
-        a, b = np.asarray(a), np.asarray(b)
+        a, b = _as_numpy(a), _as_numpy(b)
         assert a.shape == b.shape and a.dtype == b.dtype, (a, b)
         if rtol or atol:
             np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)

@@ -273,7 +273,9 @@ def test_tree_utils_has_every_optax_name() -> None:
 
 
 def _adamw_chain_state():
-    return optix.adamw(0.1, weight_decay=0.1).init(PARAMS)
+    """Three counts: Adam's, and the scheduled weight decay's and learning rate's."""
+    schedule = optix.linear_schedule(0.1, 0.01, 10)
+    return optix.adamw(schedule, weight_decay=schedule).init(PARAMS)
 
 
 def test_inside_picks_one_count_among_several():

@@ -84,9 +84,10 @@ def _signature(
     for k, (is_tree, node) in enumerate(slots):
         if is_tree:
             leaves = jax.tree.leaves(node)
-            state_labels += [labeler.role(("s", k, x.dtype.str), i) for i, x in enumerate(leaves)]
+            # str(dtype): typed PRNG key dtypes (noise states) have no NumPy ``.str``.
+            state_labels += [labeler.role(("s", k, str(x.dtype)), i) for i, x in enumerate(leaves)]
         else:
-            key = ("s", k, node.dtype.str, node.shape)
+            key = ("s", k, str(node.dtype), node.shape)
             state_labels.append(labeler.role(key, scalar=node.shape == ()))
     values = {k: v for k, v in extra_args.items() if _is_value(v)}
     others = {k: v for k, v in extra_args.items() if not _is_value(v)}
