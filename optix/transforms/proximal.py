@@ -153,7 +153,7 @@ def proximal_chain(
 
         tx = stateless(lambda u, _: jax.tree.map(shrink, u))
         tx = tx if mask is None else masked(tx, mask)
-        updates, _ = tx.update(updates, tx.init(params), params)
+        updates, _ = tx.update(updates, tx.init(updates), params)
         return updates, new_state
 
     return GradientTransformation(inner.init, update)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -71,7 +71,7 @@ def signed_decayed_weights(
         del params
         return WeightDecaySchedule(count=zero_count()) if scheduled else EmptyState()
 
-    def update(updates, state, params=None, **extra_args):
+    def update(updates: Any, state: Any, params: Any = None, **extra_args: Any) -> tuple[Any, Any]:
         del extra_args
         if params is None:
             raise ValueError(NO_PARAMS.format(fn="add_decayed_weights"))

@@ -186,8 +186,8 @@ def test_signature_extends_optax(ours, theirs):
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: adabelief(-0.1), "adabelief: learning_rate must be finite and >= 0"),
-        (lambda: adabelief(0.1, b1=1.0), "adabelief: b1 must be in [0, 1), got b1=1.0"),
+        (lambda: adabelief(float("nan")), "adabelief: learning_rate must be finite"),
+        (lambda: adabelief(0.1, b1=1.0), "adabelief: b1 must be in (-1, 1), got b1=1.0"),
         (lambda: adabelief(0.1, eps_root=-1.0), "adabelief: eps_root must be finite and >= 0"),
         (
             lambda: adabelief(0.1, weight_decay=-0.1),

@@ -97,7 +97,7 @@ def test_state_has_the_running_maximum_only_with_amsbound():
         ),
         (lambda: amsbound(0.1, gamma=0.0), "amsbound: gamma must be > 0, got gamma=0.0"),
         (lambda: adabound(0.1, gamma=1.0), "adabound: gamma must be in [0, 1), got gamma=1.0"),
-        (lambda: adabound(0.1, b1=1.0), "adabound: b1 must be in [0, 1), got b1=1.0"),
+        (lambda: adabound(0.1, b1=1.0), "adabound: b1 must be in (-1, 1), got b1=1.0"),
         (
             lambda: adabound(lambda count: 0.0 * count),
             "adabound: base_lr must be > 0, got base_lr=0.0 (it defaults to the learning rate "

@@ -112,7 +112,7 @@ def test_second_accumulator_holds_the_step_before_the_learning_rate():
     ("call", "message"),
     [
         (lambda: adadelta(rho=1.5), "adadelta: rho must be in [0, 1], got rho=1.5"),
-        (lambda: adadelta(-0.1), "adadelta: learning_rate must be finite and >= 0"),
+        (lambda: adadelta(float("nan")), "adadelta: learning_rate must be finite"),
         (
             lambda: adadelta(weight_decay=-1.0),
             "adadelta: weight_decay must be finite and >= 0, got weight_decay=-1.0",

@@ -102,8 +102,8 @@ def test_state_starts_at_the_initial_accumulator():
     ("call", "message"),
     [
         (
-            lambda: adagrad(-1.0),
-            "adagrad: learning_rate must be finite and >= 0, got learning_rate=-1.0",
+            lambda: adagrad(float("nan")),
+            "adagrad: learning_rate must be finite",
         ),
         (
             lambda: adagrad(0.1, initial_accumulator_value=-0.1),

@@ -202,7 +202,7 @@ def test_state_structure_does_not_depend_on_the_decay_kind():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: adan(-1.0), "adan: learning_rate must be finite and >= 0, got learning_rate=-1.0"),
+        (lambda: adan(float("nan")), "adan: learning_rate must be finite"),
         (lambda: adan(0.1, b3=1.0), "adan: b3 must be in [0, 1), got b3=1.0"),
         (lambda: adan(0.1, eps_root=-1.0), "adan: eps_root must be finite and >= 0"),
         (lambda: adan(0.1, weight_decay=-0.1), "adan: weight_decay must be finite and >= 0"),

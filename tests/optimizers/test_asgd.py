@@ -138,7 +138,7 @@ def test_scale_by_asgd_needs_params():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: asgd(-0.1), "asgd: learning_rate must be finite and >= 0, got learning_rate=-0.1"),
+        (lambda: asgd(float("nan")), "asgd: learning_rate must be finite"),
         (lambda: asgd(0.1, lambd=-1.0), "asgd: lambd must be finite and >= 0, got lambd=-1.0"),
         (lambda: asgd(0.1, alpha=float("nan")), "asgd: alpha must be finite and >= 0"),
         (lambda: asgd(0.1, t0=-1.0), "asgd: t0 must be finite and >= 0, got t0=-1.0"),

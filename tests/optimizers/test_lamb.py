@@ -121,8 +121,8 @@ def test_both_forms_share_one_state_layout():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: lamb(-0.1), "lamb: learning_rate must be finite and >= 0, got learning_rate=-0.1"),
-        (lambda: lamb(0.1, b1=1.0), "lamb: b1 must be in [0, 1), got b1=1.0"),
+        (lambda: lamb(float("nan")), "lamb: learning_rate must be finite"),
+        (lambda: lamb(0.1, b1=1.0), "lamb: b1 must be in (-1, 1), got b1=1.0"),
         (lambda: lamb(0.1, eps=-1.0), "lamb: eps must be finite and >= 0, got eps=-1.0"),
         (lambda: lamb(0.1, weight_decay=-1.0), "lamb: weight_decay must be finite and >= 0"),
         (lambda: lamb(0.1, max_param_norm=0.0), "lamb: max_param_norm must be > 0"),

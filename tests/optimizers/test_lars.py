@@ -96,8 +96,8 @@ def test_zero_parameters_keep_a_trust_ratio_of_one():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: lars(-1.0), "lars: learning_rate must be finite and >= 0, got learning_rate=-1.0"),
-        (lambda: lars(0.1, momentum=-0.9), "lars: momentum must be finite and >= 0"),
+        (lambda: lars(float("nan")), "lars: learning_rate must be finite"),
+        (lambda: lars(0.1, momentum=-1.0), "lars: momentum must be in (-1, inf)"),
         (lambda: lars(0.1, trust_coefficient=-1.0), "lars: trust_coefficient must be finite"),
         (lambda: lars(0.1, eps=float("nan")), "lars: eps must be finite and >= 0, got eps=nan"),
     ],

@@ -427,9 +427,9 @@ def test_chain_order_is_optax_chain_order():
             "lbfgs: memory_size must be >= 1, got memory_size=0",
         ),
         (
-            lambda: lbfgs(-1.0),
+            lambda: lbfgs(float("nan")),
             ValueError,
-            "lbfgs: learning_rate must be finite and >= 0, got learning_rate=-1.0",
+            "lbfgs: learning_rate must be finite, got learning_rate=nan",
         ),
     ],
 )

@@ -90,7 +90,7 @@ def test_mu_dtype_is_kept():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: lion(-0.1), "lion: learning_rate must be finite and >= 0"),
+        (lambda: lion(float("nan")), "lion: learning_rate must be finite"),
         (lambda: lion(0.1, b1=1.5), "lion: b1 must be in [0, 1], got b1=1.5"),
         (lambda: lion(0.1, weight_decay=-1.0), "lion: weight_decay must be finite and >= 0"),
         (lambda: scale_by_lion(mode="soft"), "scale_by_lion: mode must be one of"),

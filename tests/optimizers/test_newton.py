@@ -445,12 +445,12 @@ INVALID = [
     (scale_by_newton, "damping_factor", 1.0, "> 1"),
     (scale_by_newton, "max_factorizations", 0, ">= 1"),
     (newton, "damping", -2.0, NONNEGATIVE),
-    (newton, "learning_rate", -1.0, NONNEGATIVE),
+    (newton, "learning_rate", float("nan"), "finite"),
     (scale_by_newton_cg, "max_cg_steps", 0, ">= 1"),
     (scale_by_newton_cg, "cg_rtol", 1.0, "in [0, 1)"),
     (scale_by_newton_cg, "cg_rtol", 0.0, "> 0"),
     (scale_by_newton_cg, "residual_norm", "inf", "one of ('l1', 'l2')"),
-    (newton_cg, "learning_rate", -1.0, NONNEGATIVE),
+    (newton_cg, "learning_rate", float("nan"), "finite"),
 ]
 
 

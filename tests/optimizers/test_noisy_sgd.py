@@ -42,7 +42,7 @@ def test_different_keys_give_different_noise():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: noisy_sgd(-0.1), "noisy_sgd: learning_rate must be finite and >= 0"),
+        (lambda: noisy_sgd(float("nan")), "noisy_sgd: learning_rate must be finite"),
         (lambda: noisy_sgd(0.1, eta=-1.0), "noisy_sgd: eta must be finite and >= 0"),
         (lambda: noisy_sgd(0.1, gamma=-1.0), "noisy_sgd: gamma must be finite and >= 0"),
     ],

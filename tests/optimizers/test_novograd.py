@@ -109,8 +109,8 @@ def test_signatures_match_optax_including_the_eps_defaults():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: novograd(-0.1), "novograd: learning_rate must be finite and >= 0"),
-        (lambda: novograd(0.1, b2=1.0), "novograd: b2 must be in [0, 1), got b2=1.0"),
+        (lambda: novograd(float("nan")), "novograd: learning_rate must be finite"),
+        (lambda: novograd(0.1, b2=1.5), "novograd: b2 must be in [0, 1], got b2=1.5"),
         (lambda: novograd(0.1, weight_decay=-1.0), "novograd: weight_decay must be finite"),
         (lambda: scale_by_novograd(eps_root=-1.0), "scale_by_novograd: eps_root must be finite"),
     ],

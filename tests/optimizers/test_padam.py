@@ -83,7 +83,7 @@ def test_first_step_is_the_partial_power():
             lambda: padam(0.1, weight_decay=-1.0),
             "padam: weight_decay must be finite and >= 0, got weight_decay=-1.0",
         ),
-        (lambda: padam(-0.1), "padam: learning_rate must be finite and >= 0"),
+        (lambda: padam(float("nan")), "padam: learning_rate must be finite"),
     ],
 )
 def test_bad_hyperparameters_raise(call, message):

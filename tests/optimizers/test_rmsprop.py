@@ -165,8 +165,8 @@ def test_optax_s_state_classes_a_count_only_with_bias_correction(centered, bias_
             lambda: scale_by_stddev(initial_scale=-1.0),
             "scale_by_stddev: initial_scale must be finite and >= 0, got initial_scale=-1.0",
         ),
-        (lambda: rmsprop(0.1, momentum=-0.9), "rmsprop: momentum must be finite and >= 0"),
-        (lambda: rmsprop(-0.1), "rmsprop: learning_rate must be finite and >= 0"),
+        (lambda: rmsprop(0.1, momentum=-1.0), "rmsprop: momentum must be in (-1, inf)"),
+        (lambda: rmsprop(float("nan")), "rmsprop: learning_rate must be finite"),
     ],
 )
 def test_bad_hyperparameters_raise(call, message):

@@ -101,7 +101,7 @@ def test_sign_change_holds_the_coordinate_and_skips_the_next_comparison(x64):
         (
             lambda: rprop(0.1, eta_plus=1.0),
             ValueError,
-            "rprop: eta_plus must be > 1, got eta_plus=1.0",
+            "rprop: eta_plus must be in (1, inf], got eta_plus=1.0",
         ),
         (
             lambda: rprop(0.1, min_step_size=2.0, max_step_size=1.0),

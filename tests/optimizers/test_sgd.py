@@ -45,6 +45,6 @@ def test_nesterov_without_momentum_raises():
 
 def test_negative_momentum_raises():
     with pytest.raises(
-        ValueError, match=r"sgd: momentum must be finite and >= 0, got momentum=-0.5"
+        ValueError, match=r"sgd: momentum must be in \(-1, inf\), got momentum=-1.0"
     ):
-        optix.sgd(0.1, momentum=-0.5)
+        optix.sgd(0.1, momentum=-1.0)

@@ -82,9 +82,9 @@ def test_signum_keeps_the_accumulator_dtype():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: sign_sgd(-0.1), "sign_sgd: learning_rate must be finite and >= 0"),
-        (lambda: signum(0.1, beta=1.5), "signum: beta must be in [0, 1], got beta=1.5"),
-        (lambda: signum(-0.1), "signum: learning_rate must be finite and >= 0"),
+        (lambda: sign_sgd(float("nan")), "sign_sgd: learning_rate must be finite"),
+        (lambda: signum(0.1, beta=1.5), "signum: beta must be in (-1, 1], got beta=1.5"),
+        (lambda: signum(float("nan")), "signum: learning_rate must be finite"),
     ],
 )
 def test_bad_hyperparameters_raise(call, message):

@@ -109,8 +109,8 @@ def test_signatures_and_state_match_optax():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: sm3(-0.1), "sm3: learning_rate must be finite and >= 0"),
-        (lambda: sm3(0.1, momentum=1.0), "sm3: momentum must be in [0, 1), got momentum=1.0"),
+        (lambda: sm3(float("nan")), "sm3: learning_rate must be finite"),
+        (lambda: sm3(0.1, momentum=1.0), "sm3: momentum must be in (-1, 1), got momentum=1.0"),
         (lambda: scale_by_sm3(b2=1.5), "scale_by_sm3: b2 must be in [0, 1], got b2=1.5"),
         (lambda: scale_by_sm3(eps=-1.0), "scale_by_sm3: eps must be finite and >= 0"),
     ],

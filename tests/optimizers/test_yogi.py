@@ -127,8 +127,8 @@ def test_second_moment_moves_additively():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: yogi(0.1, b1=1.0), "yogi: b1 must be in [0, 1), got b1=1.0"),
-        (lambda: yogi(-0.1), "yogi: learning_rate must be finite and >= 0"),
+        (lambda: yogi(0.1, b1=1.0), "yogi: b1 must be in (-1, 1), got b1=1.0"),
+        (lambda: yogi(float("nan")), "yogi: learning_rate must be finite"),
         (
             lambda: scale_by_yogi(initial_accumulator_value=-1e-6),
             "scale_by_yogi: initial_accumulator_value must be finite and >= 0",

@@ -96,8 +96,8 @@ def test_param_scale_needs_params_and_checks_their_structure():
     ("call", "message"),
     [
         (
-            lambda: clip_by_block_rms(0.0),
-            "clip_by_block_rms: threshold must be > 0, got threshold=0.0",
+            lambda: clip_by_block_rms(-0.5),
+            "clip_by_block_rms: threshold must be >= 0, got threshold=-0.5",
         ),
         (
             lambda: scale_by_param_block_rms(-1.0),

@@ -98,12 +98,19 @@ def test_traced_max_norm():
     np.testing.assert_allclose(clipped, [0.6, 0.8], rtol=1e-6)
 
 
-@pytest.mark.parametrize("bad", [0.0, -1.0])
+@pytest.mark.parametrize("bad", [-1.0, float("nan")])
 def test_bad_max_norm_raises(bad):
     with pytest.raises(
-        ValueError, match=f"clip_by_global_norm: max_norm must be > 0, got max_norm={bad}"
+        ValueError, match=f"clip_by_global_norm: max_norm must be >= 0, got max_norm={bad}"
     ):
         clip_by_global_norm(bad)
+
+
+def test_zero_bounds_clip_to_zero():
+    tree = {"w": jnp.asarray([3.0, -4.0]), "b": jnp.asarray(0.5)}
+    for tx in (clip_by_global_norm(0.0), clip(0.0), adaptive_grad_clip(0.0)):
+        updates, _ = tx.update(tree, tx.init(tree), tree)
+        assert all(np.all(np.asarray(x) == 0) for x in jax.tree.leaves(updates))
 
 
 # clip
@@ -210,12 +217,12 @@ def test_adaptive_grad_clip_needs_params_and_valid_arguments():
     with pytest.raises(ValueError, match="adaptive_grad_clip needs the current params"):
         tx.update({"w": jnp.ones(3)}, tx.init(None))
     with pytest.raises(
-        ValueError, match="adaptive_grad_clip: clipping must be > 0, got clipping=0"
+        ValueError, match="adaptive_grad_clip: clipping must be >= 0, got clipping=-1"
     ):
-        adaptive_grad_clip(0)
+        adaptive_grad_clip(-1)
     with pytest.raises(ValueError, match="adaptive_grad_clip: eps must be finite and >= 0"):
         adaptive_grad_clip(0.1, eps=-1.0)
-    with pytest.raises(ValueError, match="clip: max_delta must be > 0, got max_delta=-1"):
+    with pytest.raises(ValueError, match="clip: max_delta must be >= 0, got max_delta=-1"):
         clip(-1)
 
 
