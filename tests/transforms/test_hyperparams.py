@@ -567,7 +567,7 @@ def test_construction_validates_like_the_factory():
 
 def test_dtypes_are_never_schedules_and_ints_stay_ints():
     tx = inject_hyperparams(optix.adafactor, static_args="min_dim_size_to_factor")(
-        learning_rate=0.1, decay_offset=2, dtype_momentum=jnp.bfloat16
+        learning_rate=0.1, decay_offset=-2, dtype_momentum=jnp.bfloat16
     )
     state = tx.init({"w": jnp.ones((3, 4))})
     assert "dtype_momentum" not in state.hyperparams
