@@ -102,6 +102,11 @@ def registry_run(name, stage, params, grads):
         return new_params, state, fresh, str(error)
 
 
+def per_device(held):
+    """Bytes on each device, sorted; 0 on every device for a state with no arrays (sgd)."""
+    return sorted(held.get(device, 0) for device in jax.devices())
+
+
 def registry(part, parts):
     params, grads = random_tree(SHAPES, 0), random_tree(SHAPES, 1, STEPS)
     names = sorted(ENTRIES)[part::parts]
@@ -114,14 +119,14 @@ def registry(part, parts):
             held = osh.device_bytes(s)
             results[key] = {
                 "diff": difference(single, (p, s)),
-                "bytes": sorted(held.values()),
+                "bytes": per_device(held),
                 "full": sum(_as_numpy(x).nbytes for x in jax.tree.leaves(single[1])),
                 "expected": zero_bytes(single[1]),
             }
             if init_error is not None:
                 results[key]["abstract_init_error"] = init_error
             if fresh is not None:
-                results[key]["init_bytes"] = sorted(osh.device_bytes(fresh).values())
+                results[key]["init_bytes"] = per_device(osh.device_bytes(fresh))
                 results[key]["init_diff"] = difference(single_init, fresh)
     return results
 

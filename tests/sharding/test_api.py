@@ -114,8 +114,8 @@ def test_zero_stages_split_what_they_promise():
 def test_device_bytes_counts_every_addressable_block():
     state = osh.init(optix.adam(1e-3), abstract(make_params()))
     assert osh.device_bytes(state) == {
-        jax.devices()[0]: 2 * 36 * 4 + 2 * 4
-    }  # mu, nu and two counts
+        jax.devices()[0]: 2 * 36 * 4 + 4
+    }  # mu, nu and Adam's count (a constant learning rate keeps Optax's EmptyState)
 
 
 TRANSFORMS = {

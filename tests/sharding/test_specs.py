@@ -40,7 +40,6 @@ def test_param_shaped_leaves_follow_their_param_and_scalars_are_replicated():
         "[0].mu['w']": P("model", None),
         "[0].nu['b']": P(None),
         "[0].nu['w']": P("model", None),
-        "[1].count": P(),
     }
 
 
