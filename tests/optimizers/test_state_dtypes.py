@@ -189,7 +189,7 @@ WITHOUT_MOMENTS = {
     "newton_cg": "no moments",
     "noisy_sgd": "a random key and a count",
     "optimistic_gradient_descent": "the previous gradient, not a moment",
-    "polyak_sgd": "stateless apart from a count",
+    "polyak_sgd": "stateless",
     "rprop": "step sizes and previous updates, not moments",
     "sign_sgd": "stateless",
     "torch.clip_grad_norm_transform": "a clipping transform; its momentum is torch.sgd's",
@@ -355,9 +355,10 @@ def test_adam_with_bf16_moments_stores_four_bytes_per_parameter():
         counts = sum(x.nbytes for x in leaves if x.ndim == 0)
         return sum(x.nbytes for x in leaves) - counts, counts
 
-    assert state_bytes() == (8 * n, 8)  # two float32 moments; the two int32 counts
-    assert state_bytes(mu_dtype=jnp.bfloat16, nu_dtype=jnp.bfloat16) == (4 * n, 8)
-    assert state_bytes(mu_dtype=jnp.bfloat16) == (6 * n, 8)
+    # Two float32 moments and Adam's int32 count (a constant learning rate keeps no count).
+    assert state_bytes() == (8 * n, 4)
+    assert state_bytes(mu_dtype=jnp.bfloat16, nu_dtype=jnp.bfloat16) == (4 * n, 4)
+    assert state_bytes(mu_dtype=jnp.bfloat16) == (6 * n, 4)
 
 
 def test_lazy_adam_sparse_rows_keep_bf16_moments():
