@@ -112,7 +112,7 @@ def non_negative(
     fn: str, /, *, allow_schedule: bool = False, allow_none: bool = False, **values: Any
 ) -> None:
     """Each value must be finite and >= 0 (NaN and inf fail)."""
-    ok = lambda x: 0 <= x < math.inf  # noqa: E731
+    ok = lambda x: 0 <= x < math.inf
     _check_all(fn, values, "finite and >= 0", ok, allow_schedule, allow_none)
 
 
@@ -151,7 +151,7 @@ def in_interval(
     allow_none: bool = False,
     **values: Any,
 ) -> None:
-    """Each value must lie in ``interval``, written as in the message: ``"(-1, 1]"``, ``"[0, inf)"``."""
+    """Each value must lie in ``interval``, written as in the message (``"(-1, 1]"``)."""
     _check_all(fn, values, f"in {interval}", _interval_test(interval), allow_schedule, allow_none)
 
 

@@ -32,7 +32,9 @@ def test_type_errors_name_the_function_the_argument_and_the_type():
         optix.adam(0.1, b1="0.9")
 
 
-@pytest.mark.parametrize("bad", ["0.1", True, np.bool_(True), None, [0.1], 1 + 2j, jnp.asarray(True)])
+@pytest.mark.parametrize(
+    "bad", ["0.1", True, np.bool_(True), None, [0.1], 1 + 2j, jnp.asarray(True)]
+)
 def test_non_numbers_are_refused(bad):
     with pytest.raises(TypeError, match=r"^f: x must be a number or an array, got .* \(\w+\)$"):
         _checks.non_negative("f", x=bad)

@@ -22,13 +22,14 @@ import optix
 from tests.optax_layout import (
     COMPARE_AFTER_ONE_UPDATE,
     NO_SCALAR_LEAVES,
-    ignore_optax_deprecations,
     PARAMS,
     SHARED,
     assert_same_layout,
     builders,
     count_lookup,
+    ignore_optax_deprecations,
 )
+
 
 def abstract_state(tx, params, after_update: bool = False):
     def run():

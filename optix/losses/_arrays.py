@@ -16,8 +16,10 @@ from jax import lax
 
 
 def as_arrays(*values: Any) -> tuple[jax.Array, ...]:
-    """Each value as a JAX array (lists and NumPy arrays accepted), ``None`` kept."""
-    return tuple(None if v is None else jnp.asarray(v) for v in values)
+    """Each value as a JAX array (lists and NumPy arrays accepted), ``None`` kept (typed as
+    an array: the callers test optional arguments for ``None`` themselves)."""
+    arrays: list[Any] = [None if v is None else jnp.asarray(v) for v in values]
+    return tuple(arrays)
 
 
 def check_floating(fn: str, **arrays: jax.Array) -> None:

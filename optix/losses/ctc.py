@@ -192,8 +192,14 @@ def ctc_loss_with_forward_probs(
         torch.nn.functional.ctc_loss in tests/losses/test_ctc.py.
     """
     loss, rows = _forward(
-        "ctc_loss_with_forward_probs", logits, logit_paddings, labels, label_paddings,
-        blank_id, log_epsilon, keep=True,
+        "ctc_loss_with_forward_probs",
+        logits,
+        logit_paddings,
+        labels,
+        label_paddings,
+        blank_id,
+        log_epsilon,
+        keep=True,
     )
     assert rows is not None
     return loss, rows[0], rows[1]
@@ -230,6 +236,12 @@ def ctc_loss(
         tests/losses/test_ctc.py.
     """
     return _forward(
-        "ctc_loss", logits, logit_paddings, labels, label_paddings,
-        blank_id, log_epsilon, keep=False,
+        "ctc_loss",
+        logits,
+        logit_paddings,
+        labels,
+        label_paddings,
+        blank_id,
+        log_epsilon,
+        keep=False,
     )[0]

@@ -3,8 +3,8 @@
 
 from optix.microbatching.accumulators import AccumulationType, Accumulator
 from optix.microbatching.gradients import micro_grad
-from optix.microbatching.sequential import micro_vmap, microbatch
 from optix.microbatching.reshape import reshape_batch_axis
+from optix.microbatching.sequential import micro_vmap, microbatch
 
 __all__ = [
     "AccumulationType",

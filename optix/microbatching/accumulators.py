@@ -87,9 +87,7 @@ def _leafwise(acc: Accumulator) -> Accumulator:
     """An accumulator of arrays applied to every leaf of a tree."""
     return Accumulator(
         init=lambda value: jax.tree.map(acc.init, value),
-        update=lambda carry, value, i: jax.tree.map(
-            lambda c, v: acc.update(c, v, i), carry, value
-        ),
+        update=lambda carry, value, i: jax.tree.map(lambda c, v: acc.update(c, v, i), carry, value),
         finalize=lambda carry: jax.tree.map(acc.finalize, carry),
         aggregate=lambda values: jax.tree.map(acc.aggregate, values),
     )
@@ -97,9 +95,7 @@ def _leafwise(acc: Accumulator) -> Accumulator:
 
 def _check_count(num_microbatches: int | None) -> None:
     if num_microbatches is None or num_microbatches <= 0:
-        raise ValueError(
-            f"num_microbatches must be > 0, got num_microbatches={num_microbatches!r}"
-        )
+        raise ValueError(f"num_microbatches must be > 0, got num_microbatches={num_microbatches!r}")
 
 
 def _sum() -> Accumulator:

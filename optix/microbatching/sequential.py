@@ -108,7 +108,7 @@ def microbatch(
         acc = canonicalize(accumulator, num_microbatches)
 
         def on_microbatch(index):
-            take = lambda axis: functools.partial(jnp.take, indices=index, axis=axis)  # noqa: E731
+            take = lambda axis: functools.partial(jnp.take, indices=index, axis=axis)
             a, kw = list(split_args), dict(split_kwargs)
             for i, axis in positional:
                 a[i] = jax.tree.map(take(axis), a[i])
@@ -128,7 +128,7 @@ def microbatch(
 
 def micro_vmap(
     fun: Callable[..., Any],
-    in_axes: int | None | Sequence[int | None] = 0,
+    in_axes: int | Sequence[int | None] | None = 0,
     out_axes: Any = 0,
     *,
     microbatch_size: int | None = None,

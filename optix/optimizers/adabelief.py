@@ -25,13 +25,13 @@ from optix.optimizers.rectification import rectification
 from optix.transforms.scaling import scale, scale_by_learning_rate
 from optix.transforms.weight_decay import add_decayed_weights
 from optix.tree.leafwise import (
-    abs_sq,
     bias_correction_factor,
     compute_dtype,
     ema_weights,
     map_leaves,
     real_dtype,
     real_part,
+    scaled_abs_sq,
 )
 from optix.tree.math import zeros_like
 
@@ -131,7 +131,7 @@ def scale_by_belief(
         g_ = g.astype(dt)
         mu_new = b1_ * mu.astype(dt) + one_minus_b1 * g_
         error = g_ - mu_new
-        nu_new = b2_ * real_part(nu).astype(rdt) + one_minus_b2 * abs_sq(error) + eps_root
+        nu_new = b2_ * real_part(nu).astype(rdt) + scaled_abs_sq(one_minus_b2, error) + eps_root
         v = nu_new
         if nu_max is not None:
             v = nu_max_new = jnp.maximum(real_part(nu_max).astype(rdt), nu_new)

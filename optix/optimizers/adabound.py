@@ -212,7 +212,7 @@ def _bounded(
     weight_decay: ScalarOrSchedule,
     base_lr: jax.typing.ArrayLike | None,
     amsbound: bool = False,
-    **dtypes: jax.typing.DTypeLike | None,
+    **dtypes: Any,
 ) -> GradientTransformation:
     """The chain of ``adabound`` and ``amsbound``, validated under the alias's name."""
     check_moment_args(fn, b1, b2, eps, **dtypes)

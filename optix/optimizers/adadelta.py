@@ -12,12 +12,12 @@ from optix.core import GradientTransformation, MaskOrFn, ScalarOrSchedule, chain
 from optix.transforms.scaling import scale_by_learning_rate
 from optix.transforms.weight_decay import add_decayed_weights
 from optix.tree.leafwise import (
-    abs_sq,
     compute_dtype,
     ema_weights,
     map_leaves,
     real_dtype,
     real_part,
+    scaled_abs_sq,
 )
 from optix.tree.math import zeros_like
 
@@ -68,10 +68,10 @@ def scale_by_adadelta(
         rdt = real_dtype(dt)
         rho_, one_minus_rho = ema_weights(rho, rdt)
         g_ = g.astype(dt)
-        e_g_new = rho_ * real_part(e_g).astype(rdt) + one_minus_rho * abs_sq(g_)
+        e_g_new = rho_ * real_part(e_g).astype(rdt) + scaled_abs_sq(one_minus_rho, g_)
         e_x_ = real_part(e_x).astype(rdt)
         u = (jnp.sqrt(e_x_ + eps) / jnp.sqrt(e_g_new + eps)).astype(dt) * g_
-        e_x_new = rho_ * e_x_ + one_minus_rho * abs_sq(u)
+        e_x_new = rho_ * e_x_ + scaled_abs_sq(one_minus_rho, u)
         return u.astype(g.dtype), e_g_new.astype(e_g.dtype), e_x_new.astype(e_x.dtype)
 
     def init(params):

@@ -98,9 +98,7 @@ def adagrad(
     numbers (``lr_decay``, weight decay, ``maximize``) use ``optix.torch.adagrad``.
     """
     _checks.finite("adagrad", allow_schedule=True, learning_rate=learning_rate)
-    _checks.non_negative(
-        "adagrad", initial_accumulator_value=initial_accumulator_value, eps=eps
-    )
+    _checks.non_negative("adagrad", initial_accumulator_value=initial_accumulator_value, eps=eps)
     _checks.floating_dtype("adagrad", nu_dtype=nu_dtype)
     return chain(
         scale_by_rss(initial_accumulator_value, eps, eps_in_sqrt=eps_in_sqrt, nu_dtype=nu_dtype),

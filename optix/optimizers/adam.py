@@ -19,7 +19,6 @@ from optix.core import (
 from optix.transforms.scaling import scale_by_learning_rate
 from optix.transforms.weight_decay import add_decayed_weights
 from optix.tree.leafwise import (
-    abs_sq,
     bias_correction_factor,
     check_complex_slot,
     compute_dtype,
@@ -27,6 +26,7 @@ from optix.tree.leafwise import (
     map_leaves,
     real_dtype,
     real_part,
+    scaled_abs_sq,
 )
 from optix.tree.math import zeros_like
 
@@ -73,7 +73,7 @@ def moments(g, mu, nu, b1, b2, dt):
     b2, one_minus_b2 = ema_weights(b2, rdt)
     g = g.astype(dt)
     mu = b1 * mu.astype(dt) + one_minus_b1 * g
-    nu = b2 * real_part(nu).astype(rdt) + one_minus_b2 * abs_sq(g)
+    nu = b2 * real_part(nu).astype(rdt) + scaled_abs_sq(one_minus_b2, g)
     return g, mu, nu
 
 

@@ -22,13 +22,13 @@ from optix.transforms.proximal import proximal_chain
 from optix.transforms.scaling import scale_by_learning_rate
 from optix.transforms.weight_decay import add_decayed_weights
 from optix.tree.leafwise import (
-    abs_sq,
     bias_correction_factor,
     compute_dtype,
     ema_weights,
     map_leaves,
     real_dtype,
     real_part,
+    scaled_abs_sq,
 )
 from optix.tree.math import zeros_like
 
@@ -170,7 +170,7 @@ def scale_by_adan(
         m_new = b1_ * m.astype(dt) + one_minus_b1 * g_
         v_new = b2_ * v.astype(dt) + one_minus_b2 * diff
         w = g_ + b2_ * diff
-        n_new = b3_ * real_part(n).astype(rdt) + one_minus_b3 * abs_sq(w)
+        n_new = b3_ * real_part(n).astype(rdt) + scaled_abs_sq(one_minus_b3, w)
         direction = m_new / c1.astype(dt) + b2_ * v_new / c2.astype(dt)
         u = direction / (jnp.sqrt(n_new / c3.astype(rdt) + eps_root) + eps).astype(dt)
         return (

@@ -26,6 +26,7 @@ from optix.tree.leafwise import (
     map_leaves,
     real_dtype,
     real_part,
+    scaled_abs_sq,
 )
 from optix.tree.math import full_like, zeros_like
 
@@ -72,12 +73,13 @@ def _rms_leaf(g, mu, nu, c, decay, eps, eps_in_sqrt, bias_correction):
     decay_, one_minus_decay = ema_weights(decay, rdt)
     g_ = g.astype(dt)
     c = c.astype(rdt) if bias_correction else jnp.ones([], rdt)
-    nu_new = decay_ * real_part(nu).astype(rdt) + one_minus_decay * abs_sq(g_)
+    nu_new = decay_ * real_part(nu).astype(rdt) + scaled_abs_sq(one_minus_decay, g_)
     var = nu_new / c
     mu_out = None
     if mu is not None:
         mu_new = decay_.astype(dt) * mu.astype(dt) + one_minus_decay.astype(dt) * g_
-        var = var - abs_sq(mu_new / c.astype(dt))
+        mean = mu_new / c.astype(dt)
+        var = var - (abs_sq(mean) if jnp.iscomplexobj(mean) else mean**2)
         mu_out = mu_new.astype(mu.dtype)
     d = jnp.sqrt(var + eps) if eps_in_sqrt else jnp.sqrt(var) + eps
     u = (g_ / d.astype(dt)).astype(g.dtype)
@@ -87,8 +89,10 @@ def _rms_leaf(g, mu, nu, c, decay, eps, eps_in_sqrt, bias_correction):
 def _state(count, mu, nu):
     """Optax's class for the options: a count only with bias correction, a mean if centered."""
     if mu is not None:
-        return ScaleByRStdDevState(mu, nu) if count is None else ScaleByRStdDevWithCountState(
-            count, mu, nu
+        return (
+            ScaleByRStdDevState(mu, nu)
+            if count is None
+            else ScaleByRStdDevWithCountState(count, mu, nu)
         )
     return ScaleByRmsState(nu) if count is None else ScaleByRmsWithCountState(count, nu)
 

@@ -99,7 +99,8 @@ def projection_hypercube(tree: Any, scale: Any = 1) -> Any:
         Checked against optax.projections.projection_hypercube in
         tests/projections/test_parity.py.
     """
-    _checks.non_negative("projection_hypercube", scale=scale)
+    for leaf in jax.tree.leaves(scale):  # a number, an array, or a tree of them
+        _checks.non_negative("projection_hypercube", scale=leaf)
     return projection_box(tree, 0, scale)
 
 

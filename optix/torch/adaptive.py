@@ -67,7 +67,8 @@ def adagrad(
         Checked against torch.optim.Adagrad in tests/torch/test_adaptive.py.
     """
     del foreach, differentiable, fused
-    _checks.non_negative("optix.torch.adagrad", allow_schedule=True, lr=lr, weight_decay=weight_decay)
+    fn = "optix.torch.adagrad"
+    _checks.non_negative(fn, allow_schedule=True, lr=lr, weight_decay=weight_decay)
     _checks.non_negative(
         "optix.torch.adagrad",
         lr_decay=lr_decay,
@@ -105,7 +106,8 @@ def adadelta(
         Checked against torch.optim.Adadelta in tests/torch/test_adaptive.py.
     """
     del foreach, capturable, differentiable
-    _checks.non_negative("optix.torch.adadelta", allow_schedule=True, lr=lr, weight_decay=weight_decay)
+    fn = "optix.torch.adadelta"
+    _checks.non_negative(fn, allow_schedule=True, lr=lr, weight_decay=weight_decay)
     _checks.non_negative("optix.torch.adadelta", eps=eps)
     _checks.in_unit_interval("optix.torch.adadelta", closed_right=True, rho=rho)
     _checks.floating_dtype("optix.torch.adadelta", nu_dtype=nu_dtype)

@@ -36,7 +36,13 @@ def maximize_direction(maximize: bool) -> GradientTransformation:
 def check_adam_args(fn: str, lr: Any, betas: Betas, eps: Any, weight_decay: Any) -> None:
     _checks.non_negative(fn, allow_schedule=True, lr=lr, weight_decay=weight_decay)
     _checks.non_negative(fn, eps=eps)
-    _checks.in_unit_interval(fn, closed_right=False, **{"betas[0]": betas[0], "betas[1]": betas[1]})
+    check_betas(fn, betas)
+
+
+def check_betas(fn: str, betas: Betas) -> None:
+    """Both betas in [0, 1), named as torch's users write them: ``betas[0]``, ``betas[1]``."""
+    named: dict[str, Any] = {"betas[0]": betas[0], "betas[1]": betas[1]}
+    _checks.in_unit_interval(fn, closed_right=False, **named)
 
 
 def adam_like(

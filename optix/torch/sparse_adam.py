@@ -7,6 +7,7 @@ import jax
 from optix import _checks
 from optix.core import GradientTransformation, ScalarOrSchedule, chain, identity
 from optix.optimizers.lazy_adam import scale_by_lazy_adam, with_sparse_rows
+from optix.torch.optim import check_betas
 from optix.transforms.scaling import scale, scale_by_learning_rate
 
 
@@ -46,7 +47,7 @@ def sparse_adam(
     fn = "optix.torch.sparse_adam"
     _checks.positive(fn, allow_schedule=True, lr=lr)
     _checks.positive(fn, eps=eps)
-    _checks.in_unit_interval(fn, closed_right=False, **{"betas[0]": betas[0], "betas[1]": betas[1]})
+    check_betas(fn, betas)
     _checks.floating_dtype(fn, mu_dtype=mu_dtype, nu_dtype=nu_dtype)
     direction = scale(-1.0) if maximize else identity()
     return chain(

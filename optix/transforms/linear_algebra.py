@@ -249,4 +249,3 @@ def matrix_inverse_pth_root(
     _, m, h, h_before, _, improving = lax.while_loop(running, newton, start)
     root = jnp.where(improving, h, h_before)
     return root.astype(out_dtype), jnp.max(jnp.abs(m - identity))
-

@@ -60,7 +60,10 @@ def proximal_decay(
         tests/transforms/test_proximal.py.
     """
     _checks.non_negative(
-        "proximal_decay", allow_schedule=True, learning_rate=learning_rate, weight_decay=weight_decay
+        "proximal_decay",
+        allow_schedule=True,
+        learning_rate=learning_rate,
+        weight_decay=weight_decay,
     )
     inactive = not callable(weight_decay) and isinstance(weight_decay, int | float)
     inactive = inactive and not weight_decay
@@ -127,7 +130,10 @@ def proximal_chain(
         tests/optimizers/test_adan.py.
     """
     _checks.non_negative(
-        "proximal_chain", allow_schedule=True, learning_rate=learning_rate, weight_decay=weight_decay
+        "proximal_chain",
+        allow_schedule=True,
+        learning_rate=learning_rate,
+        weight_decay=weight_decay,
     )
     inner = chain(
         preconditioner,

@@ -37,6 +37,14 @@ def abs_sq(x: jax.Array) -> jax.Array:
     return x * x
 
 
+def scaled_abs_sq(scale: jax.Array, x: jax.Array) -> jax.Array:
+    """``scale * |x|**2``; for real ``x`` computed as ``scale * x * x``, the rounding of
+    the reference implementations (``(scale * x) * x``, not ``scale * (x * x)``)."""
+    if jnp.iscomplexobj(x):
+        return scale * abs_sq(x)
+    return scale * x * x
+
+
 def real_part(x: jax.Array) -> jax.Array:
     """``x`` read as a real array: the real part of a complex one.
 
@@ -95,7 +103,7 @@ def bias_correction_factor(decay: jax.typing.ArrayLike, count: jax.Array) -> jax
     if isinstance(decay, int | float) and decay > 0:
         return -jnp.expm1(count * jnp.asarray(math.log(decay), dtype))
     if isinstance(decay, int | float) and decay < 0:
-        log_abs, negative = jnp.asarray(math.log(-decay), dtype), True
+        log_abs, negative = jnp.asarray(math.log(-decay), dtype), jnp.asarray(True)
     else:
         decay = jnp.asarray(decay, dtype)
         log_abs, negative = jnp.log(jnp.abs(decay)), decay < 0

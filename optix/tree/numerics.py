@@ -21,7 +21,7 @@ def safe_norm(
     x: jax.typing.ArrayLike,
     min_norm: jax.typing.ArrayLike,
     ord: int | float | str | None = None,
-    axis: None | tuple[int, ...] | int = None,
+    axis: tuple[int, ...] | int | None = None,
     keepdims: bool = False,
 ) -> jax.Array:
     """``max(jnp.linalg.norm(x, ord, axis, keepdims), min_norm)`` with finite gradients.

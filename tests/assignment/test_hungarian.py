@@ -36,7 +36,7 @@ def check_assignment(cost, i, j):
     k = min(cost.shape)
     assert i.shape == j.shape == (k,)
     assert jnp.issubdtype(i.dtype, jnp.integer) and jnp.issubdtype(j.dtype, jnp.integer)
-    assert ((0 <= i) & (i < cost.shape[0])).all() and ((0 <= j) & (j < cost.shape[1])).all()
+    assert ((i >= 0) & (i < cost.shape[0])).all() and ((j >= 0) & (j < cost.shape[1])).all()
     assert len(set(i.tolist())) == len(set(j.tolist())) == k
     return i, j
 

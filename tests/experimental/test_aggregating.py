@@ -17,7 +17,7 @@ NUM_SAMPLES, BATCH, DIM, CLASSES = 16, 4, 4, 2
 
 def data():
     rng = np.random.default_rng(0)
-    normal = lambda *shape: jnp.asarray(rng.normal(size=shape), jnp.float32)  # noqa: E731
+    normal = lambda *shape: jnp.asarray(rng.normal(size=shape), jnp.float32)
     return normal(NUM_SAMPLES, DIM), normal(NUM_SAMPLES, CLASSES), normal(DIM, CLASSES)
 
 
@@ -126,6 +126,7 @@ def test_matches_optax(steps):
     for a, b in zip(ours, theirs, strict=True):
         np.testing.assert_allclose(a[0], b[0], rtol=1e-6, atol=1e-7)
         jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-6), a[4], b[4])
+
     def names(state):
         nodes = jax.tree.leaves(state, is_leaf=lambda x: hasattr(x, "_fields"))
         return [type(x).__name__ for x in nodes]
@@ -149,9 +150,7 @@ def test_extra_arguments_reach_the_members_that_take_them():
         return updates, state
 
     post = GradientTransformation(lambda p: (), record)
-    opt = aggregating.process(
-        identity(), aggregating.average_incrementally_updates(0, 2), post
-    )
+    opt = aggregating.process(identity(), aggregating.average_incrementally_updates(0, 2), post)
     grads = jnp.ones((3, 2))
     state = opt.init(jnp.zeros(2))
     out, state = opt.update(grads, state, tag=lambda: "a function, not an array")
@@ -181,6 +180,7 @@ def test_names_and_signatures_are_optax_s():
 
     theirs = optax.experimental.aggregating
     assert optix.experimental.__all__ == ["aggregating"]
+
     def defined_there(name):
         return getattr(getattr(theirs, name), "__module__", "") == theirs.__name__
 
@@ -192,7 +192,7 @@ def test_names_and_signatures_are_optax_s():
         if hasattr(b, "_fields"):
             assert a._fields == b._fields, name
         elif inspect.isfunction(b):
-            params = lambda f: list(inspect.signature(f).parameters)  # noqa: E731
+            params = lambda f: list(inspect.signature(f).parameters)
             assert params(a) == params(b), name
 
 

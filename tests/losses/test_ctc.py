@@ -37,9 +37,15 @@ def paddings(lengths, size):
 def torch_ctc(logits, logit_lengths, labels, label_lengths, blank):
     """float64 losses and d(sum of losses)/d logits, through torch's log_softmax."""
     x = torch.tensor(np.asarray(logits, np.float64), requires_grad=True)
-    loss = F.ctc_loss(torch.log_softmax(x, -1).transpose(0, 1), torch.tensor(labels),
-                      torch.tensor(logit_lengths), torch.tensor(label_lengths), blank=blank,
-                      reduction="none", zero_infinity=False)
+    loss = F.ctc_loss(
+        torch.log_softmax(x, -1).transpose(0, 1),
+        torch.tensor(labels),
+        torch.tensor(logit_lengths),
+        torch.tensor(label_lengths),
+        blank=blank,
+        reduction="none",
+        zero_infinity=False,
+    )
     loss.sum().backward()
     return loss.detach().numpy(), x.grad.numpy()
 
@@ -57,8 +63,12 @@ def random_batch(seed, blank=0, max_length=5, alphabet=3):
     label_lengths[:2] = 0, max_length
     labels = rng.integers(0, alphabet, size=(B, N))
     labels = labels + (labels >= blank)
-    repeats = np.array([np.sum(r[1:n] == r[: n - 1]) if n else 0
-                        for r, n in zip(labels, label_lengths, strict=True)])
+    repeats = np.array(
+        [
+            np.sum(r[1:n] == r[: n - 1]) if n else 0
+            for r, n in zip(labels, label_lengths, strict=True)
+        ]
+    )
     logit_lengths = rng.integers(label_lengths + repeats, T + 1)
     logits = rng.normal(size=(B, T, K)) * 2
     return logits, logit_lengths, labels, label_lengths
@@ -112,25 +122,45 @@ def test_one_to_one_alignment_with_paddings_from_optax():
 
 
 def test_repeated_labels_need_blanks_from_optax():
-    labels = np.array([[1, 2, 2, 3], [2, 3, 4, 4], [1, 1, 1, 1], [1, 1, 2, 3], [1, 1, 1, 2],
-                       [1, 2, 3, 4], [5, 5, 5, 5], [3, 4, 3, 4]])
-    alignments = [[1, 2, 0, 2, 3], [2, 3, 4, 0, 4], [1, 0, 1, 0, 1, 0, 1], [1, 0, 1, 2, 3],
-                  [1, 0, 1, 0, 1, 2], [1, 2, 3, 4], [5, 0, 5, 0, 5, 0, 5], [3, 4, 3, 4]]
+    labels = np.array(
+        [
+            [1, 2, 2, 3],
+            [2, 3, 4, 4],
+            [1, 1, 1, 1],
+            [1, 1, 2, 3],
+            [1, 1, 1, 2],
+            [1, 2, 3, 4],
+            [5, 5, 5, 5],
+            [3, 4, 3, 4],
+        ]
+    )
+    alignments = [
+        [1, 2, 0, 2, 3],
+        [2, 3, 4, 0, 4],
+        [1, 0, 1, 0, 1, 0, 1],
+        [1, 0, 1, 2, 3],
+        [1, 0, 1, 0, 1, 2],
+        [1, 2, 3, 4],
+        [5, 0, 5, 0, 5, 0, 5],
+        [3, 4, 3, 4],
+    ]
     labels = np.pad(labels, [(0, 0), (0, N - 4)])  # padded labels: 0, equal to the blank
     frames = np.array([len(a) for a in alignments])  # the only alignment with that many
     logits = np.random.default_rng(7).normal(size=(B, T, K)).astype(np.float32)
     loss = LOSS_GRAD(logits, paddings(frames, T), labels, paddings([4] * B, N), blank_id=0)[0]
     logprobs = np.asarray(jax.nn.log_softmax(logits.astype(np.float64)))
     for n, path in enumerate(alignments):
-        np.testing.assert_allclose(loss[n], -sum(logprobs[n, t, k] for t, k in enumerate(path)),
-                                   rtol=1e-6)
+        np.testing.assert_allclose(
+            loss[n], -sum(logprobs[n, t, k] for t, k in enumerate(path)), rtol=1e-6
+        )
 
 
 @pytest.mark.parametrize("blank", [0, 3])  # first and a middle class
 def test_matches_torch_in_float64(blank, x64):
     logits, frames, labels, lengths = random_batch(blank, blank)
-    loss, grad = LOSS_GRAD(logits, paddings(frames, T), labels, paddings(lengths, N),
-                           blank_id=blank)
+    loss, grad = LOSS_GRAD(
+        logits, paddings(frames, T), labels, paddings(lengths, N), blank_id=blank
+    )
     theirs, theirs_grad = torch_ctc(logits, frames, labels, lengths, blank)
     assert loss.dtype == jnp.float64 and np.isfinite(theirs).all()
     np.testing.assert_allclose(loss, theirs, rtol=1e-12)

@@ -57,8 +57,9 @@ def test_is_perceptron_and_sparsemax_loss_for_their_max_functions():
 
     with jax.numpy_dtype_promotion("standard"):
         fy_gini = jax.jit(losses.make_fenchel_young_loss(gini_conjugate))(THETA * 3, one_hot)
-    np.testing.assert_allclose(fy_gini, losses.multiclass_sparsemax_loss(THETA * 3, labels),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        fy_gini, losses.multiclass_sparsemax_loss(THETA * 3, labels), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_extra_arguments_reach_max_fun():
@@ -98,7 +99,8 @@ def test_half_precision_inner_product_in_float32(dtype):
     out = FY_LSE(s, y)
     assert out.dtype == dtype
     wide = logsumexp(s, axis=-1).astype(jnp.float32) - jnp.sum(
-        s.astype(jnp.float32) * y.astype(jnp.float32), -1)
+        s.astype(jnp.float32) * y.astype(jnp.float32), -1
+    )
     np.testing.assert_array_equal(out, wide.astype(dtype))
 
 
@@ -106,7 +108,9 @@ def test_float32_is_within_1e6_of_float64(x64):
     s = RNG.normal(size=(16, 9)) * 4
     y = RNG.dirichlet(np.ones(9), size=16)
     ours = FY_LSE(jnp.asarray(s, jnp.float32), jnp.asarray(y, jnp.float32))
-    exact = FY_LSE(jnp.asarray(s, jnp.float32).astype(jnp.float64),
-                   jnp.asarray(y, jnp.float32).astype(jnp.float64))
+    exact = FY_LSE(
+        jnp.asarray(s, jnp.float32).astype(jnp.float64),
+        jnp.asarray(y, jnp.float32).astype(jnp.float64),
+    )
     assert ours.dtype == jnp.float32 and exact.dtype == jnp.float64
     np.testing.assert_allclose(ours, exact, rtol=1e-6)

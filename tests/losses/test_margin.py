@@ -94,10 +94,12 @@ def test_multiclass_matches_optax_and_float64_on_random_batches(name):
         np.testing.assert_allclose(GRAD[name](scores, labels), theirs, atol=1e-6)
     # Leading axes: [2, 4] rows, and labels broadcast against the scores.
     fn = getattr(losses, name)
-    np.testing.assert_array_equal(fn(scores.reshape(2, 4, 5), labels.reshape(2, 4)),
-                                  ours.reshape(2, 4))
-    np.testing.assert_array_equal(fn(scores[:1], labels),
-                                  JIT[name](np.repeat(scores[:1], 8, 0), labels))
+    np.testing.assert_array_equal(
+        fn(scores.reshape(2, 4, 5), labels.reshape(2, 4)), ours.reshape(2, 4)
+    )
+    np.testing.assert_array_equal(
+        fn(scores[:1], labels), JIT[name](np.repeat(scores[:1], 8, 0), labels)
+    )
 
 
 def test_hinge_losses_match_torch_multi_margin_loss():
@@ -132,7 +134,8 @@ def test_extreme_and_masked_scores():
     finite = np.float32([[1.0, -2.0, 0.5]])
     for name in MULTICLASS:
         np.testing.assert_array_equal(
-            JIT[name](finite, np.array([5])), optax_call(name, finite, np.array([5])))
+            JIT[name](finite, np.array([5])), optax_call(name, finite, np.array([5]))
+        )
 
 
 @pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])

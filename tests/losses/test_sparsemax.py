@@ -105,8 +105,9 @@ def test_multiclass_matches_optax_and_the_closed_form():
         ours = MULTI(scores, labels)
         exact = [np_loss(s, y) for s, y in zip(scores, labels, strict=True)]
         np.testing.assert_allclose(ours, exact, rtol=1e-6, atol=1e-7)
-        np.testing.assert_allclose(ours, optax_call("multiclass_sparsemax_loss", scores, labels),
-                                   rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            ours, optax_call("multiclass_sparsemax_loss", scores, labels), rtol=1e-5, atol=1e-6
+        )
         p = np.stack([np_sparsemax(s)[0] for s in scores])
         np.testing.assert_allclose(MULTI_GRAD(scores, labels), p - np.eye(6)[labels], atol=1e-6)
         assert (ours >= 0).all() and (np.asarray(ours) > 0.01).mean() > 0.5
@@ -119,8 +120,9 @@ def test_multiclass_batch_axes_and_broadcast():
     np.testing.assert_array_equal(ours.reshape(8), MULTI(scores, labels))
     np.testing.assert_array_equal(MULTI(scores[3], labels[3]), ours[0, 3])
     same = np.broadcast_to(scores[0], (8, 6))  # one score vector, eight labels
-    np.testing.assert_array_equal(losses.multiclass_sparsemax_loss(scores[:1], labels),
-                                  MULTI(same, labels))
+    np.testing.assert_array_equal(
+        losses.multiclass_sparsemax_loss(scores[:1], labels), MULTI(same, labels)
+    )
 
 
 def test_masked_and_shifted_scores():

@@ -58,6 +58,7 @@ def test_clipped_mean_gradient_matches_vmap_and_optax_under_jit():
                 loss, accumulator=optax.microbatching.AccumulationType.MEAN, **kwargs
             )
         )(params, x, y)
+
     @jax.jit
     def expected_mean(params, x, y):
         one = jax.grad(lambda p, x, y: loss(p, x[None], y[None])[0])
@@ -66,7 +67,7 @@ def test_clipped_mean_gradient_matches_vmap_and_optax_under_jit():
 
     expected = expected_mean(params, x, y)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5), ours[0], expected)
-    close = lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6)  # noqa: E731
+    close = lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6)
     jax.tree.map(close, ours[0], theirs[0])
     for field in ("values", "metrics", "aux"):
         jax.tree.map(close, getattr(ours[1], field), getattr(theirs[1], field))

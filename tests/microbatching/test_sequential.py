@@ -85,13 +85,13 @@ def test_microbatch_i_takes_every_nth_row():
 
 def test_keyword_batch_arguments():
     scale, a, b = batch()
-    fun = lambda scale, a, *, b: summed(scale, a, b)  # noqa: E731
+    fun = lambda scale, a, *, b: summed(scale, a, b)
     got = microbatch(fun, argnums=1, microbatch_size=2, argnames="b")(scale, a, b=b)
     np.testing.assert_allclose(got, summed(scale, a, b), rtol=1e-6)
 
 
 def test_argnums_and_argnames_are_interchangeable():
-    fun = lambda a, b, c, *, d: jnp.sum(a + b + c + d)  # noqa: E731
+    fun = lambda a, b, c, *, d: jnp.sum(a + b + c + d)
     ones = jnp.ones(16)
     out1 = microbatch(fun, argnums=(0, 1), microbatch_size=2)(ones, ones, 1.0, d=2.0)
     out2 = microbatch(fun, argnums=0, argnames="b", microbatch_size=2)(ones, b=ones, c=1.0, d=2.0)
@@ -186,11 +186,9 @@ def test_micro_vmap_is_vmap():
 def test_micro_vmap_maps_keywords_and_broadcasts_an_int_in_axes():
     x = jnp.arange(32).reshape(4, 8)
     y = jnp.ones((4, 8), jnp.int32)
-    fun = lambda x, *, y: jnp.sum(x + y)  # noqa: E731
-    np.testing.assert_array_equal(
-        micro_vmap(fun, microbatch_size=2)(x, y=y), jax.vmap(fun)(x, y=y)
-    )
-    two = lambda a, b: a @ b  # noqa: E731
+    fun = lambda x, *, y: jnp.sum(x + y)
+    np.testing.assert_array_equal(micro_vmap(fun, microbatch_size=2)(x, y=y), jax.vmap(fun)(x, y=y))
+    two = lambda a, b: a @ b
     np.testing.assert_array_equal(micro_vmap(two, microbatch_size=2)(x, x), jax.vmap(two)(x, x))
     mixed = micro_vmap(two, in_axes=(0, None), microbatch_size=2)(x, x[0])
     np.testing.assert_array_equal(mixed, x @ x[0])
@@ -228,5 +226,5 @@ def test_names_and_signatures_are_optax_s():
     assert hash(ours.AccumulationType.SUM) == hash(theirs.AccumulationType.SUM)
     got = ours.microbatch(jnp.mean, 0, 2, theirs.AccumulationType.MEAN)(jnp.arange(8.0))
     np.testing.assert_allclose(got, 3.5)
-    fields = lambda cls: [f.name for f in dataclasses.fields(cls)]  # noqa: E731
+    fields = lambda cls: [f.name for f in dataclasses.fields(cls)]
     assert fields(ours.Accumulator) == fields(theirs.Accumulator)

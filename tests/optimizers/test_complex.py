@@ -67,7 +67,7 @@ def both_targets():
     trust ratio), so each leaf follows the run its target alone would give.
     """
     (p0, p1, p_loss), (r0, r1, r_loss) = parabola(), rosenbrock()
-    loss = lambda z: p_loss(z["parabola"]) + r_loss(z["rosenbrock"])  # noqa: E731
+    loss = lambda z: p_loss(z["parabola"]) + r_loss(z["rosenbrock"])
     return {"parabola": p0, "rosenbrock": r0}, {"parabola": p1, "rosenbrock": r1}, loss
 
 
@@ -153,7 +153,7 @@ def complex_step(name):
 
 def run_complex(name, params, phase, steps=3):
     """Updates of ``steps`` steps on params and gradients turned by ``phase``."""
-    turn = lambda tree: jax.tree.map(lambda x: x * phase, tree)  # noqa: E731
+    turn = lambda tree: jax.tree.map(lambda x: x * phase, tree)
     tx, step = complex_step(name)
     params = turn(params)
     state = tx.init(params)

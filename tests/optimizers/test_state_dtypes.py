@@ -35,7 +35,7 @@ from optix.optimizers.lazy_adam import (
 from optix.optimizers.lion import lion
 from optix.optimizers.nadam_schedule import scale_by_nadam
 from optix.optimizers.novograd import novograd
-from optix.optimizers.optimistic import optimistic_adam_v2
+from optix.optimizers.optimistic import optimistic_adam, optimistic_adam_v2
 from optix.optimizers.padam import padam
 from optix.optimizers.radam import radam
 from optix.optimizers.ranger import ranger
@@ -50,6 +50,7 @@ from optix.torch.sparse_adam import sparse_adam as torch_sparse_adam
 from optix.transforms.momentum import momentum_buffer
 from tests.reference import gradient_sequence, initial_params
 from tests.registry import ENTRIES
+from tests.registry.deprecated import built_quietly
 
 MU, NU, ACC = "mu_dtype", "nu_dtype", "accumulator_dtype"
 ADAM_SLOTS = {MU: ("mu",), NU: ("nu",)}
@@ -113,6 +114,10 @@ CASES = {
     "lazy_adam": case(lambda **kw: lazy_adam(0.05, **kw), ADAM_SLOTS, 8e-4),
     "lion": case(lambda **kw: lion(0.01, weight_decay=0.1, **kw), {MU: ("mu",)}, 0.0),
     "novograd": case(lambda **kw: novograd(0.05, weight_decay=1e-3, **kw), ADAM_SLOTS, 3e-3),
+    # Optax's deprecated first version: a mu_dtype, no nu_dtype.
+    "optimistic_adam": case(
+        lambda **kw: built_quietly(optimistic_adam, 0.05, **kw), {MU: ("mu",)}, 2e-3
+    ),
     "optimistic_adam_v2": case(lambda **kw: optimistic_adam_v2(0.05, **kw), ADAM_SLOTS, 2e-3),
     "padam": case(lambda **kw: padam(0.05, weight_decay=0.1, **kw), AMS_SLOTS, 3e-3),
     "radam": case(lambda **kw: radam(0.05, **kw), ADAM_SLOTS, 3e-4),

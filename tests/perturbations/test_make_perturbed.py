@@ -31,7 +31,7 @@ def softmax_tree(tree, sigma):
 
 def tree_input():
     rng = np.random.default_rng(1)
-    normal = lambda *shape: jnp.asarray(rng.normal(size=shape), jnp.float32)  # noqa: E731
+    normal = lambda *shape: jnp.asarray(rng.normal(size=shape), jnp.float32)
     return normal(4), {"k1": normal(3), "k2": normal(2, 2)}
 
 
@@ -76,7 +76,7 @@ def test_perturbed_argmax_is_softmax_with_its_gradient():
     got = jax.jit(
         lambda k, x: (perturbed(k, x), jax.grad(lambda x: loss(lambda x: perturbed(k, x), x))(x))
     )(key, x)
-    softmax = lambda x: softmax_tree(x, sigma)  # noqa: E731
+    softmax = lambda x: softmax_tree(x, sigma)
     expected = jax.jit(lambda x: (softmax(x), jax.grad(lambda x: loss(softmax, x))(x)))(x)
     assert_trees_close(got, expected, atol=0.03)
 
@@ -191,7 +191,7 @@ def test_names_and_signatures_are_optax_s():
         (ours.Normal.log_prob, theirs.Normal.log_prob),
     ]
     for a, b in pairs:
-        names = lambda f: list(inspect.signature(f).parameters)  # noqa: E731
+        names = lambda f: list(inspect.signature(f).parameters)
         assert names(a) == names(b)
     defaults = inspect.signature(ours.make_perturbed_fun).parameters
     keys = ("num_samples", "sigma", "use_baseline")

@@ -19,7 +19,8 @@ ENTRIES = [
         "rmsprop",
         lambda: rmsprop(0.01, centered=True, momentum=0.9),
         "optax.rmsprop, torch.optim.RMSprop",
-        4e-5,
+        # centered: var = nu - mu**2 cancels, so float32 rounding grows with the momentum
+        6e-5,
     ),
     Entry(
         "yogi",

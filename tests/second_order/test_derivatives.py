@@ -25,7 +25,7 @@ def loss(params, inputs, targets):
 
 def problem(dtype):
     rng = np.random.default_rng(0)
-    normal = lambda *shape: jnp.asarray(rng.normal(size=shape), dtype)  # noqa: E731
+    normal = lambda *shape: jnp.asarray(rng.normal(size=shape), dtype)
     params = {"w1": normal(3, 4), "b1": normal(4), "w2": normal(4, 2)}
     return params, normal(5, 3), normal(5, 2)
 
@@ -78,7 +78,7 @@ def test_all_three_match_optax_in_float32():
     ]  # fmt: skip
     for ours, theirs in pairs:
         assert jax.tree.structure(ours) == jax.tree.structure(theirs)
-        close = lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)  # noqa: E731
+        close = lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
         jax.tree.map(close, ours, theirs)
 
 

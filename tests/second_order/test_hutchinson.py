@@ -49,7 +49,7 @@ def test_mean_of_estimates_is_the_exact_diagonal():
     """E[z * Hz] = diag(H); entry i has variance sum_{j != i} H_ij**2 (checked at 5 std)."""
     a = np.random.default_rng(0).normal(size=(6, 6)).astype(np.float32)
     h = a @ a.T
-    f = lambda p: 0.5 * p @ h @ p  # noqa: E731
+    f = lambda p: 0.5 * p @ h @ p
     tx, n = hutchinson_estimator_diag_hessian(), 4000
 
     def estimate(key):
@@ -65,7 +65,7 @@ def test_mean_of_estimates_is_the_exact_diagonal():
 
 def test_mixed_dtype_params_keep_their_dtypes():
     params = {"a": jnp.ones(3, jnp.bfloat16), "b": jnp.ones(2, jnp.float32)}
-    f = lambda p: jnp.sum(p["a"].astype(jnp.float32) ** 2) + jnp.sum(p["b"] ** 3)  # noqa: E731
+    f = lambda p: jnp.sum(p["a"].astype(jnp.float32) ** 2) + jnp.sum(p["b"] ** 3)
     tx = hutchinson_estimator_diag_hessian()
     u, _ = tx.update(params, tx.init(params), params, obj_fn=f)
     assert u["a"].dtype == jnp.bfloat16 and u["b"].dtype == jnp.float32

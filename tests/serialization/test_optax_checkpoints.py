@@ -22,10 +22,10 @@ import pytest
 import optix
 from optix.serialization import restore_state, save_state
 from tests.optax_layout import (
-    ignore_optax_deprecations,
     SHARED,
     assert_same_layout,
     builders,
+    ignore_optax_deprecations,
     resolve,
 )
 from tests.serialization.common import raw

@@ -87,7 +87,10 @@ def test_asgd_average_is_readable_from_the_torch_constructor():
             lambda: rprop(etas=(1.5, 1.2)),
             "optix.torch.rprop: etas[0] must be in (0, 1), got etas[0]=1.5",
         ),
-        (lambda: rprop(etas=(0.5, 0.9)), "optix.torch.rprop: etas[1] must be in (1, inf], got etas[1]=0.9"),
+        (
+            lambda: rprop(etas=(0.5, 0.9)),
+            "optix.torch.rprop: etas[1] must be in (1, inf], got etas[1]=0.9",
+        ),
         (
             lambda: rprop(step_sizes=(1.0, 0.1)),
             "optix.torch.rprop: step_sizes[0] must be <= step_sizes[1]",

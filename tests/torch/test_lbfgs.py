@@ -53,7 +53,7 @@ def ripples(params, xp):
 
 
 # Each objective with its start: Rosenbrock from 0.3 * INITIAL, where torch's own trajectory
-# moves by less than 1e-12 when the start moves by 1e-15 (from INITIAL, by 5e-9).
+# moves by at most 1.5e-9 when the start moves by 1e-15 (from INITIAL, by 5e-9).
 OBJECTIVES = {
     "quadratic": (quadratic, INITIAL),
     "rosenbrock": (rosenbrock, {k: 0.3 * v for k, v in INITIAL.items()}),
@@ -208,7 +208,7 @@ CASES = {
         WOLFE | {"max_iter": 5, "max_eval": 7, "history_size": 3},
         1e-9,
     ),
-    "rosenbrock-strong_wolfe": ("rosenbrock", WOLFE, 1e-10),
+    "rosenbrock-strong_wolfe": ("rosenbrock", WOLFE, 1e-9),
     "rosenbrock-strong_wolfe-history_wraps": (
         "rosenbrock",
         WOLFE | {"max_iter": 7, "history_size": 2},
@@ -226,7 +226,7 @@ CASES = {
     "rosenbrock-strong_wolfe-lr": (
         "rosenbrock",
         WOLFE | {"lr": 1e-3, "tolerance_change": 1e-4, "max_iter": 5},
-        1e-9,
+        5e-9,
     ),
     # A line search that stops bracketing on f_new >= f_prev (test_line_search_* covers
     # the other branches one by one).

@@ -131,8 +131,9 @@ def test_power_iteration_arguments():
     np.testing.assert_allclose(a[0], b[0], rtol=1e-5)
     eig, vec = run(matrix, v0=jnp.ones(5), num_iters=0)
     assert eig == 0
-    np.testing.assert_allclose(vec, matrix @ np.ones(5) / np.linalg.norm(matrix @ np.ones(5)),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        vec, matrix @ np.ones(5) / np.linalg.norm(matrix @ np.ones(5)), rtol=1e-6
+    )
 
 
 # matrix_inverse_pth_root

@@ -130,9 +130,7 @@ def get_per_element_mean_and_sum_sq_diff_grads(
         s = state.micro_step
         batch_mean, batch_ssd = _batch_moments(updates, axis)
         delta = jax.tree.map(jnp.subtract, batch_mean, state.mean_grads)
-        mean = jax.tree.map(
-            lambda a, d: a + d / (s + 1).astype(a.dtype), state.mean_grads, delta
-        )
+        mean = jax.tree.map(lambda a, d: a + d / (s + 1).astype(a.dtype), state.mean_grads, delta)
         factor = s * size / (s + 1)
         ssd = jax.tree.map(
             lambda a, sb, d: a + sb + d**2 * factor.astype(a.dtype),
