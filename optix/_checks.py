@@ -39,6 +39,14 @@ NUMBER = "a number or an array"
 NUMBER_OR_SCHEDULE = "a number, an array or a schedule"
 
 
+class MissingExtraArgumentError(TypeError, ValueError):
+    """An ``update`` called without an extra argument it needs (``value=``, ``value_fn=``).
+
+    Both a ``TypeError``, what Optax raises there (a missing keyword-only argument), and a
+    ``ValueError``, so handlers written for either catch it.
+    """
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
 

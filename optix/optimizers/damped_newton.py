@@ -52,7 +52,7 @@ def objective_of(fn: str, value_fn: Any, params: Any, extra_args: dict) -> Calla
     if params is None:
         raise ValueError(NO_PARAMS.format(fn=fn))
     if value_fn is None:
-        raise ValueError(NO_VALUE_FN.format(fn=fn))
+        raise _checks.MissingExtraArgumentError(NO_VALUE_FN.format(fn=fn))
     kwargs = value_fn_kwargs(value_fn, extra_args)
     return lambda p: value_fn(p, **kwargs)
 

@@ -12,6 +12,7 @@ from optix import _checks
 from optix.core import GradientTransformation, ScalarOrSchedule, chain, init_empty_state
 from optix.optimizers.sgd import sgd
 from optix.tree.leafwise import compute_dtype
+from optix.tree.shards import leaf_total
 
 NO_VALUE = (
     "{fn} needs the current loss value: call update(grads, state, params, value=loss), "
@@ -63,12 +64,13 @@ def scale_by_polyak(
     def update(updates, state, params=None, *, value=None, **extra_args):
         del params, extra_args
         if value is None:
-            raise ValueError(NO_VALUE.format(fn=fn))
+            raise _checks.MissingExtraArgumentError(NO_VALUE.format(fn=fn))
         leaves = [_widen(g) for g in jax.tree.leaves(updates)]
         dt = jnp.finfo(compute_dtype(*leaves)).dtype
         squared_norm = jnp.zeros([], dt)
         for g in leaves:
-            squared_norm = squared_norm + jnp.sum(jnp.real(g * jnp.conj(g))).astype(dt)
+            partial = jnp.sum(jnp.real(g * jnp.conj(g)))  # this device's block under shard_map
+            squared_norm = squared_norm + leaf_total(partial).astype(dt)
         gap = jnp.asarray(value, dt) - jnp.asarray(f_min, dt)
         if variant == "sps+":
             gap = jnp.maximum(gap, 0)

@@ -117,7 +117,7 @@ def check_objective(
         if x is None
     ]
     if missing:
-        raise ValueError(
+        raise _checks.MissingExtraArgumentError(
             f"{fn} needs {', '.join(missing)}: call update(updates, state, params, "
             "value=f(params), grad=jax.grad(f)(params), value_fn=f), where value, grad = "
             "jax.value_and_grad(f)(params)."

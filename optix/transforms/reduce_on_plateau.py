@@ -136,7 +136,7 @@ def reduce_on_plateau(
     def update(updates, state, params=None, *, value: Any = None, **extra_args):
         del params, extra_args
         if value is None:
-            raise ValueError(
+            raise _checks.MissingExtraArgumentError(
                 f"{fn}: update needs the monitored value, as "
                 "update(updates, state, params, value=loss)"
             )
