@@ -19,6 +19,7 @@ from optix.tree.leafwise import (
     real_part,
 )
 from optix.tree.math import zeros_like
+from optix.tree.shards import leaf_total
 
 
 class ScaleByNovogradState(NamedTuple):
@@ -86,7 +87,7 @@ def scale_by_novograd(
         b1_ = jnp.asarray(b1, dt)
         b2_, one_minus_b2 = ema_weights(b2, rdt)
         g_ = g.astype(dt)
-        norm2 = jnp.sum(abs_sq(g_))
+        norm2 = leaf_total(jnp.sum(abs_sq(g_)))  # the whole leaf's, also under shard_map
         nu_new = jnp.where(first, norm2, b2_ * real_part(nu).astype(rdt) + one_minus_b2 * norm2)
         normalised = g_ / (jnp.sqrt(nu_new + eps_root) + eps).astype(dt)
         if p is not None:

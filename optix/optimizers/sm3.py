@@ -20,6 +20,7 @@ from optix.tree.leafwise import (
     real_part,
 )
 from optix.tree.math import zeros_like
+from optix.tree.shards import leaf_total
 
 
 class ScaleBySM3State(NamedTuple):
@@ -117,8 +118,11 @@ def scale_by_sm3(
         if g.ndim == 0:
             mu_new = [acc]
         else:
+            # Under shard_map the maximum spans the blocks of a split leaf; each
+            # accumulator (laid out as its old value) keeps its own split dims.
             mu_new = [
-                jnp.max(acc, axis=tuple(j for j in range(g.ndim) if j != i)) for i in range(g.ndim)
+                leaf_total(jnp.max(acc, axis=tuple(j for j in range(g.ndim) if j != i)), m, "max")
+                for i, m in enumerate(mu)
             ]
         positive = acc > 0
         scale = jax.lax.rsqrt(acc + eps).astype(dt)

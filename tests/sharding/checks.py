@@ -157,7 +157,19 @@ def reduction_cases():
         "skip_not_finite": optix.MultiSteps(
             adam, 2, should_skip_update_fn=optix.skip_not_finite
         ).gradient_transformation(),
+        "novograd": optix.novograd(1e-2, weight_decay=0.01),
+        "sm3": optix.sm3(0.1),
+        "polyak_sgd": with_loss_value(optix.polyak_sgd(max_learning_rate=0.1), 2.0),
     }
+
+
+def with_loss_value(tx, value):
+    """``tx`` fed a constant loss ``value`` at every update (Polyak's step reads it)."""
+
+    def update(updates, state, params=None, **extra_args):
+        return tx.update(updates, state, params, value=value, **extra_args)
+
+    return optix.GradientTransformation(tx.init, update)
 
 
 def shard_map_run(tx, params, grads, specs, state_specs, check_vma=True):

@@ -39,6 +39,9 @@ CASES = [
     "monitored",
     "apply_if_finite",
     "skip_not_finite",
+    "novograd",
+    "sm3",
+    "polyak_sgd",
 ]
 # Optimizers whose state copies the params (Lookahead's slow weights): they cannot be
 # created from abstract params.
