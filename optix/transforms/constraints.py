@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from optix.core import EmptyState, GradientTransformation
 from optix.transforms.clipping import stateless_with_params
 from optix.tree.leafwise import compute_dtype
+from optix.tree.shards import leaf_total
 
 NonNegativeParamsState = EmptyState
 """State of ``keep_params_nonnegative``: Optax's name for ``EmptyState``."""
@@ -72,7 +73,10 @@ def zero_nans() -> GradientTransformation:
 
     def update(updates, state, params=None, **extra_args):
         del state, params, extra_args
-        found = jax.tree.map(lambda g: jnp.any(jnp.isnan(g)), updates)
+        # Under shard_map a leaf's flag covers the blocks of every device (a max over them).
+        found = jax.tree.map(
+            lambda g: leaf_total(jnp.any(jnp.isnan(g)).astype(jnp.int32), op="max") > 0, updates
+        )
         updates = jax.tree.map(lambda g: jnp.where(jnp.isnan(g), jnp.zeros_like(g), g), updates)
         return updates, ZeroNansState(found_nan=found)
 

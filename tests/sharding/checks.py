@@ -160,6 +160,7 @@ def reduction_cases():
         "novograd": optix.novograd(1e-2, weight_decay=0.01),
         "sm3": optix.sm3(0.1),
         "polyak_sgd": with_loss_value(optix.polyak_sgd(max_learning_rate=0.1), 2.0),
+        "zero_nans": optix.chain(optix.zero_nans(), optix.sgd(0.1)),
     }
 
 
@@ -227,7 +228,7 @@ def reductions():
     specs = jax.tree.map(lambda s: s.spec, specs)
     results = {}
     for name, tx in reduction_cases().items():
-        gs = with_nan if name in ("apply_if_finite", "skip_not_finite") else grads
+        gs = with_nan if name in ("apply_if_finite", "skip_not_finite", "zero_nans") else grads
         single = jax.jit(train(tx.update, tx.init))(params, stacked(gs))
         state_specs = osh.state_specs(tx, abstract(params), specs, zero_axis=AXIS, mesh=m)
         mapped = shard_map_run(osh.with_axis_name(tx, AXIS), params, gs, specs, state_specs)

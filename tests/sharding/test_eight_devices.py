@@ -42,6 +42,7 @@ CASES = [
     "novograd",
     "sm3",
     "polyak_sgd",
+    "zero_nans",
 ]
 # Optimizers whose state copies the params (Lookahead's slow weights): they cannot be
 # created from abstract params.
