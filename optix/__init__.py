@@ -78,9 +78,15 @@ from optix.losses import (
 from optix.microbatching import microbatch
 from optix.minimization import MinimizeStats, MinimizeStatus, minimize
 from optix.optimizers import *
+from optix.optimizers.adam_mini import adam_mini_partition
 from optix.optimizers.adan import restart_adan
 from optix.optimizers.asgd import asgd_averaged_params
+from optix.optimizers.kron_factors import precond_update_prob_schedule
 from optix.optimizers.lazy_adam import SparseRows, apply_sparse_updates, with_sparse_rows
+from optix.optimizers.muon_jordan import is_hidden_matrix
+from optix.optimizers.newton_schulz import orthogonalize_via_newton_schulz
+from optix.optimizers.sam import sam_gradient
+from optix.optimizers.sophia_g import gauss_newton_bartlett_estimator, gnb_hessian_diagonal
 from optix.schedules import *
 from optix.serialization import abstract_state
 from optix.transforms import *

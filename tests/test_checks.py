@@ -102,6 +102,8 @@ def test_complex_dtypes_are_state_dtypes():
 # ---------------------------------------------------------------- every registry optimizer
 
 _REQUIRED = {"learning_rate": 0.1, "lr": 0.1, "weight_decay": 0.1, "max_norm": 1.0}
+_REQUIRED["base_optimizer"] = optix.sgd(0.1)  # wrappers (mechanize)
+_REQUIRED["optimizer"] = _REQUIRED["adv_optimizer"] = optix.sgd(0.1)  # sam
 _NUMERIC = ("float", "int", "ArrayLike", "ScalarOrSchedule", "Array")
 _OTHER = ("bool", "str", "Callable", "DTypeLike", "Literal", "Mask", "Sequence", "dict", "tuple")
 

@@ -25,6 +25,17 @@ class ScaleByDistanceOverGradientsState(NamedTuple):
     init_params: Any  # the params at init, in param_dtype
 
 
+def dog_step(max_dist, dist, sum_of_squares, grad_sq, eps):
+    """One DoG step on scalars: the running maximum distance, the running sum of squared
+    gradient norms, and the step size ``max_dist / sqrt(sum_of_squares + eps)``.
+
+    Shared by the layer-wise DoG here and the global one (``optix.optimizers.dog``).
+    """
+    max_dist = jnp.maximum(max_dist, dist)
+    sum_of_squares = sum_of_squares + grad_sq
+    return max_dist, sum_of_squares, max_dist / jnp.sqrt(sum_of_squares + eps)
+
+
 def _norm(x: jax.Array) -> jax.Array:
     """The 2-norm of a whole leaf (all blocks of a split one)."""
     return jnp.sqrt(leaf_total(jnp.sum(abs_sq(x))))
@@ -86,9 +97,14 @@ def scale_by_distance_over_gradients(
     def leaf(g, max_dist, sum_of_squares, p, p0):
         dt = compute_dtype(g, p, sum_of_squares)
         rdt = real_dtype(dt)
-        d = jnp.maximum(max_dist.astype(rdt), _norm(p.astype(dt) - p0.astype(dt)))
-        s = sum_of_squares.astype(rdt) + jnp.sum(abs_sq(g.astype(dt)))
-        eta = jnp.asarray(global_scale, rdt) * d / jnp.sqrt(s + jnp.asarray(eps, rdt))
+        d, s, eta = dog_step(
+            max_dist.astype(rdt),
+            _norm(p.astype(dt) - p0.astype(dt)),
+            sum_of_squares.astype(rdt),
+            jnp.sum(abs_sq(g.astype(dt))),
+            jnp.asarray(eps, rdt),
+        )
+        eta = jnp.asarray(global_scale, rdt) * eta
         u = jnp.reshape(eta, ()) * g.astype(dt)
         return u.astype(g.dtype), d.astype(max_dist.dtype), s.astype(sum_of_squares.dtype)
 

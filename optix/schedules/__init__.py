@@ -13,6 +13,7 @@ import importlib
 from typing import Any
 
 from optix.schedules._common import Schedule
+from optix.schedules.ademamix import ademamix_alpha_schedule, ademamix_b3_schedule
 from optix.schedules.basic import (
     constant_schedule,
     exponential_decay,
@@ -47,6 +48,8 @@ __all__ = [
     "Schedule",
     "StatefulSchedule",
     "WrappedSchedule",
+    "ademamix_alpha_schedule",
+    "ademamix_b3_schedule",
     "constant_schedule",
     "cosine_decay_schedule",
     "cosine_onecycle_schedule",

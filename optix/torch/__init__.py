@@ -1,6 +1,7 @@
 """Constructors that reproduce torch.optim's numbers, with torch's names and defaults."""
 
 from optix.torch import lr_scheduler
+from optix.torch.adafactor import TorchAdafactorState, adafactor
 from optix.torch.adaptive import adadelta, adagrad, rmsprop
 from optix.torch.asgd import asgd
 from optix.torch.clip import (
@@ -27,6 +28,7 @@ from optix.torch.lr_scheduler import (
     sequential_lr,
     step_lr,
 )
+from optix.torch.muon import muon
 from optix.torch.optim import adam, adamax, adamw, nadam, sgd
 from optix.torch.quasi_newton import TorchLBFGSState, lbfgs
 from optix.torch.radam import radam
@@ -35,9 +37,11 @@ from optix.torch.sparse_adam import sparse_adam
 
 __all__ = [
     "ClipGradNormState",
+    "TorchAdafactorState",
     "TorchLBFGSState",
     "TorchLRSchedule",
     "adadelta",
+    "adafactor",
     "adagrad",
     "adam",
     "adamax",
@@ -58,6 +62,7 @@ __all__ = [
     "lr_scheduler",
     "multi_step_lr",
     "multiplicative_lr",
+    "muon",
     "nadam",
     "one_cycle_lr",
     "polynomial_lr",

@@ -111,7 +111,10 @@ def test_none_leaves_pass_through(name):
     params = {"w": jnp.ones((2, 2)), "frozen": None}
     state = tx.init(params)
     grads = {"w": jnp.full((2, 2), 0.3), "frozen": None}
-    updates, _ = ENTRIES[name].updater()(grads, state, params)
+    updates, state = ENTRIES[name].updater()(grads, state, params)
+    # SOAP's first update only builds its eigenbasis, ADOPT's only fills nu (zero updates)
+    if name in ("soap", "adopt"):
+        updates, _ = ENTRIES[name].updater()(grads, state, params)
     assert updates["frozen"] is None
     new_params = optix.apply_updates(params, updates)
     assert new_params["frozen"] is None

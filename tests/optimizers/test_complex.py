@@ -165,7 +165,11 @@ def run_complex(name, params, phase, steps=3):
 
 
 # Entries whose math needs real variables: they say so instead of returning wrong numbers.
-REAL_ONLY = {"rprop", "torch.rprop", "newton", "newton_cg", "torch.lbfgs"}
+REAL_ONLY = {
+    *("rprop", "torch.rprop", "newton", "newton_cg", "torch.lbfgs", "torch.adafactor"),
+    *("shampoo", "soap", "kron", "galore", "galore_adamw", "adam_mini", "cocob", "mechanize"),
+    *("momo", "momo_adam", "sam_sgd", "sophia", "sophia_g"),
+}
 
 
 @pytest.mark.parametrize("name", sorted(ENTRIES))

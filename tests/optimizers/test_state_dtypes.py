@@ -20,10 +20,14 @@ from optix.optimizers.adabelief import adabelief
 from optix.optimizers.adabound import adabound, amsbound
 from optix.optimizers.adadelta import adadelta
 from optix.optimizers.adagrad import adagrad
+from optix.optimizers.adam_mini import adam_mini
 from optix.optimizers.adamax import adamax, adamaxw
 from optix.optimizers.adan import adan
+from optix.optimizers.ademamix import ademamix
+from optix.optimizers.adopt import adopt
 from optix.optimizers.amsgrad import amsgrad
 from optix.optimizers.asgd import asgd
+from optix.optimizers.kron import kron
 from optix.optimizers.lamb import lamb
 from optix.optimizers.lars import lars
 from optix.optimizers.lazy_adam import (
@@ -40,10 +44,12 @@ from optix.optimizers.padam import padam
 from optix.optimizers.radam import radam
 from optix.optimizers.ranger import ranger
 from optix.optimizers.rmsprop import rmsprop
+from optix.optimizers.schedule_free_aliases import schedule_free_adamw, schedule_free_sgd
 from optix.optimizers.sign import signum
 from optix.optimizers.sm3 import sm3
 from optix.optimizers.yogi import yogi
 from optix.torch import adaptive as torch_adaptive
+from optix.torch.adafactor import adafactor as torch_adafactor
 from optix.torch.asgd import asgd as torch_asgd
 from optix.torch.radam import radam as torch_radam
 from optix.torch.sparse_adam import sparse_adam as torch_sparse_adam
@@ -51,6 +57,7 @@ from optix.transforms.momentum import momentum_buffer
 from tests.reference import gradient_sequence, initial_params
 from tests.registry import ENTRIES
 from tests.registry.deprecated import built_quietly
+from tests.registry.muon import MU_DTYPE_MAKERS as MUON_MU_DTYPE_MAKERS
 
 MU, NU, ACC = "mu_dtype", "nu_dtype", "accumulator_dtype"
 ADAM_SLOTS = {MU: ("mu",), NU: ("nu",)}
@@ -70,6 +77,10 @@ CASES = {
     "sgd": case(lambda **kw: optix.sgd(0.05, 0.9, True, **kw), {ACC: ("trace",)}, 2e-3),
     "signum": case(lambda **kw: signum(0.01, **kw), {ACC: ("ema",)}, 0.0),
     "adam": case(lambda **kw: optix.adam(0.05, **kw), ADAM_SLOTS, 2e-3),
+    "adopt": case(lambda **kw: adopt(0.05, **kw), {MU: ("mu",)}, 2e-3),
+    "ademamix": case(
+        lambda **kw: ademamix(0.05, b3=0.99, weight_decay=0.1, **kw), {MU: ("m1", "m2", "nu")}, 2e-3
+    ),
     "adamw": case(lambda **kw: optix.adamw(0.05, weight_decay=0.1, **kw), ADAM_SLOTS, 2e-3),
     "nadam": case(lambda **kw: optix.nadam(0.05, **kw), ADAM_SLOTS, 2e-3),
     "nadamw": case(lambda **kw: optix.nadamw(0.05, weight_decay=0.1, **kw), ADAM_SLOTS, 2e-3),
@@ -99,6 +110,15 @@ CASES = {
     ),
     "asgd": case(
         lambda **kw: asgd(0.05, lambd=0.1, t0=5.0, weight_decay=0.1, **kw), {MU: ("ax",)}, 0.0
+    ),
+    "kron": case(lambda **kw: kron(0.05, weight_decay=1e-3, **kw), {MU: ("mu",)}, 3e-3),
+    "adam_mini": case(
+        lambda **kw: adam_mini(0.05, weight_decay=1e-3, **kw), {MU: ("mu",)}, 2e-3
+    ),
+    "torch.adafactor": case(
+        lambda **kw: torch_adafactor(0.05, weight_decay=1e-3, **kw),
+        {NU: ("row_var", "col_var", "variance")},
+        2e-4,
     ),
     "lamb": case(lambda **kw: lamb(0.05, weight_decay=0.1, **kw), ADAM_SLOTS, 2e-3),
     "lamb(uncorrected)": case(
@@ -131,6 +151,21 @@ CASES = {
     # SM3 keeps Optax's field names: ``mu`` holds the accumulators, ``nu`` the EMA.
     "sm3": case(lambda **kw: sm3(0.5, **kw), {MU: ("nu",), NU: ("mu",)}, 3e-3),
     "yogi": case(lambda **kw: yogi(0.1, **kw), ADAM_SLOTS, 2e-3),
+    # Schedule-Free's state_dtype sets z (its nu has the params' dtype, as in Optax).
+    "schedule_free_adamw": case(
+        lambda **kw: schedule_free_adamw(
+            0.05, 3, weight_decay=0.1, warmup_convention="official", **kw
+        ),
+        {"state_dtype": ("z",)},
+        9e-3,
+    ),
+    "schedule_free_sgd": case(
+        lambda **kw: schedule_free_sgd(
+            0.05, 3, weight_decay=0.1, warmup_convention="official", **kw
+        ),
+        {"state_dtype": ("z",)},
+        6e-3,
+    ),
     "scale_by_nadam": case(lambda **kw: scale_by_nadam(**kw), ADAM_SLOTS, 3e-3),
     "momentum_buffer": case(
         lambda **kw: momentum_buffer(0.9, 0.1, **kw), {ACC: ("momentum_buffer",)}, 3e-3
@@ -183,12 +218,19 @@ CASES = {
     "torch.adamax": case(
         lambda **kw: optix.torch.adamax(0.05, weight_decay=0.1, **kw), ADAM_SLOTS, 5e-4
     ),
+    # Muon's momentum and AdamW's first moment, both fields named mu; measured 2.6e-3-3.0e-3.
+    **{name: case(make, {MU: ("mu",)}, 4e-3) for name, make in MUON_MU_DTYPE_MAKERS.items()},
 }
 
 # Registry entries whose state holds no gradient moment, and why.
 WITHOUT_MOMENTS = {
     "adafactor": "factored moments with their own dtype_momentum (optix/optimizers/adafactor.py)",
     "fromage": "stateless",
+    # Optax's prodigy and dadapt_adamw take no state dtypes: moments in the params' dtype.
+    "prodigy": "moments in the params' dtype, as Optax's (no dtype arguments)",
+    "dadapt_adamw": "moments in the params' dtype, as Optax's (no dtype arguments)",
+    "dadapt_sgd": "sums of scaled gradients in the params' dtype (official code)",
+    "dadapt_adagrad": "sums of gradients and squares in the params' dtype (official code)",
     "lbfgs": "a memory of (s, y) pairs, not moments",
     "newton": "no moments",
     "newton_cg": "no moments",
@@ -200,6 +242,22 @@ WITHOUT_MOMENTS = {
     "torch.clip_grad_norm_transform": "a clipping transform; its momentum is torch.sgd's",
     "torch.lbfgs": "a memory of (s, y) pairs, not moments",
     "torch.rprop": "step sizes and previous updates, not moments",
+    "sam": "the states of the optimizers it wraps, which take their own dtype arguments",
+    "sam_sgd": "torch SGD's momentum buffer, in the params' dtype (no dtype argument)",
+    "galore": "the base optimizer's moments in the low-rank shapes (its own dtype arguments)",
+    "galore_adamw": "galore-torch's AdamW moments in the low-rank shapes (params' dtype)",
+    "sophia": "needs an objective (obj_fn); mu_dtype is tested in tests/optimizers/test_sophia.py",
+    "sophia_g": "needs an objective (logits_fn); mu_dtype is tested in tests/optimizers/test_sophia.py",
+    # Optax's contrib signatures take no state dtype arguments.
+    "cocob": "bets kept in the params' dtype, no dtype argument (Optax's signature)",
+    "dog": "scalar distances and the initial params, no moments",
+    "dowg": "scalar distances and the initial params, no moments",
+    "mechanize": "scalars and the initial params; the base optimizer's own moments",
+    "momo": "moments in the params' dtype, no dtype argument (Optax's signature)",
+    "momo_adam": "moments in the params' dtype, no dtype argument (Optax's signature)",
+    "simplified_ademamix": "moments in the params' dtype, no dtype argument (Optax's signature)",
+    "madgrad": "sums in the params' dtype, no dtype argument (Optax's signature)",
+    "acprop": "moments in the params' dtype, no dtype argument (Optax's signature)",
 }
 
 NAMES = sorted(CASES)

@@ -160,7 +160,8 @@ def test_k_micro_steps_equal_one_step_on_the_mean_for_every_registry_optimizer(n
         assert_trees_equal(p_multi, p_plain, rtol=1e-12)  # measured 8.7e-15
         # Line-search and Newton states also hold residuals near zero (decrease errors,
         # gradients at an exact minimum, around 1e-16) that only an absolute tolerance compares.
-        atol = 1e-12 if ENTRIES[name].objective else 0.0
+        # Eigendecompositions (shampoo, soap) leave near-zero state entries at rounding level.
+        atol = 1e-12 if ENTRIES[name].objective or name in ("shampoo", "soap") else 0.0
         assert_trees_equal(s_multi.inner_opt_state, s_plain, rtol=1e-12, atol=atol)
 
 
