@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -261,12 +262,8 @@ def muon(
     _checks.non_negative("muon", allow_none=True, consistent_rms=consistent_rms)
     adam_learning_rate = learning_rate if adam_learning_rate is None else adam_learning_rate
     spec = muon_weight_dimension_numbers
-
-    def dims(tree):
-        return muon_dims(spec, tree)
-
-    def labels(tree):
-        return muon_labels(spec, tree)
+    dims = functools.partial(muon_dims, spec)
+    labels = functools.partial(muon_labels, spec)
 
     return partition(
         {

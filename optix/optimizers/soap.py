@@ -182,7 +182,7 @@ def scale_by_soap(
 
             def refresh(mu_, nu_):
                 carried = project(mu_, qs, back=True)
-                nu_w, new_qs = nu_.reshape(work), []
+                nu_w, new_qs = nu_.reshape(work), list[Any]()
                 for i, (f, q) in enumerate(zip(factors, qs, strict=True)):
                     if f is None:
                         new_qs.append(None)
@@ -232,7 +232,7 @@ def soap_step(learning_rate: ScalarOrSchedule, weight_decay: float) -> GradientT
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
-        lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
+        lr: Any = learning_rate(state.count) if callable(learning_rate) else learning_rate
         first = state.count == 0
 
         def leaf(u, p):

@@ -226,6 +226,8 @@ CASES = {
 WITHOUT_MOMENTS = {
     "adafactor": "factored moments with their own dtype_momentum (optix/optimizers/adafactor.py)",
     "fromage": "stateless",
+    "shampoo": "moments in the params' dtype, factors in matrix_dtype (no moment dtype args)",
+    "soap": "moments in the params' dtype, factors in matrix_dtype (no moment dtype args)",
     # Optax's prodigy and dadapt_adamw take no state dtypes: moments in the params' dtype.
     "prodigy": "moments in the params' dtype, as Optax's (no dtype arguments)",
     "dadapt_adamw": "moments in the params' dtype, as Optax's (no dtype arguments)",

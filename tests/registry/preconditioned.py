@@ -15,7 +15,7 @@ ENTRIES = [
         "soap",
         lambda: soap(0.05, precondition_frequency=2),
         "SOAP soap.py (NumPy), pytorch_optimizer.SOAP",
-        1e-4,
+        3e-5,
     ),
 ]
 

@@ -65,6 +65,7 @@ STATIC_ARGS["kron"] = ("max_size_triangular", "min_ndim_triangular", "key")  # l
 STATIC_ARGS["adam_mini"] = ("dim", "n_heads", "n_kv_heads")  # the blocks' shapes
 # Shampoo and SOAP test betas, sizes and step counts with Python `if`s (layout, branches).
 STATIC_ARGS["shampoo"] = ("b1", "b2", "precondition_frequency", "max_preconditioner_dim")
+STATIC_ARGS["shampoo"] += ("target_order",)
 STATIC_ARGS["soap"] = ("precondition_frequency", "max_precond_dim", "weight_decay")
 # optix.torch constructors test `momentum` / `momentum_decay` / `lr_decay` with Python `if`s;
 # sizes and iteration budgets shape arrays and loops.
