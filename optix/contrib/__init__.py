@@ -18,8 +18,6 @@ from optix.optimizers.dog import (
     DoWGState,
     dog,
     dowg,
-    scale_by_dog,
-    scale_by_dowg,
 )
 from optix.optimizers.galore import (
     GaLoreDimensionNumbers,
@@ -51,7 +49,6 @@ from optix.optimizers.schedule_free import (
     ScheduleFreeState,
     schedule_free,
     schedule_free_eval_params,
-    schedule_free_train_params,
 )
 from optix.optimizers.schedule_free_aliases import schedule_free_adamw, schedule_free_sgd
 from optix.optimizers.simplified_ademamix import (
@@ -61,7 +58,6 @@ from optix.optimizers.simplified_ademamix import (
 )
 from optix.optimizers.sophia import (
     SophiaState,
-    scale_by_sophia,
     sophia,
 )
 from optix.second_order.hutchinson import HutchinsonState, hutchinson_estimator_diag_hessian
@@ -122,18 +118,14 @@ __all__ = [
     "scale_by_ademamix",
     "scale_by_adopt",
     "scale_by_cocob",
-    "scale_by_dog",
-    "scale_by_dowg",
     "scale_by_galore",
     "scale_by_madgrad",
     "scale_by_muon",
     "scale_by_simplified_ademamix",
-    "scale_by_sophia",
     "schedule_free",
     "schedule_free_adamw",
     "schedule_free_eval_params",
     "schedule_free_sgd",
-    "schedule_free_train_params",
     "simplified_ademamix",
     "sophia",
     "split_real_and_imaginary",

@@ -1,5 +1,6 @@
 """optix.contrib: Optax's names, each the object of the module that owns it."""
 
+import importlib
 import inspect
 
 import optax
@@ -22,6 +23,33 @@ OWNERS = {
     "reduce_on_plateau": reduce_on_plateau,
     "ReduceLROnPlateauState": reduce_on_plateau,
 }
+# The optimizers live in their family files under optix.optimizers.
+OPTIMIZER_FAMILIES = {
+    "acprop": ("acprop", "scale_by_acprop"),
+    "adopt": ("adopt", "scale_by_adopt"),
+    "ademamix": ("ademamix", "scale_by_ademamix", "ScaleByAdemamixState"),
+    "simplified_ademamix": (
+        "simplified_ademamix",
+        "scale_by_simplified_ademamix",
+        "ScaleBySimplifiedAdEMAMixState",
+    ),
+    "cocob": ("cocob", "scale_by_cocob", "COCOBState"),
+    "dadaptation": ("dadapt_adamw", "DAdaptAdamWState"),
+    "dog": ("dog", "dowg", "DoGState", "DoWGState"),
+    "galore": ("galore", "scale_by_galore", "GaLoreState", "GaLoreDimensionNumbers"),
+    "madgrad": ("madgrad", "scale_by_madgrad", "MadgradState"),
+    "mechanic": ("mechanize", "MechanicState"),
+    "momo": ("momo", "momo_adam", "MomoState", "MomoAdamState"),
+    "muon": ("muon", "scale_by_muon", "MuonState"),
+    "muon_axes": ("MuonDimensionNumbers",),
+    "prodigy": ("prodigy", "ProdigyState"),
+    "sam": ("sam", "SAMState"),
+    "schedule_free": ("schedule_free", "schedule_free_eval_params", "ScheduleFreeState"),
+    "schedule_free_aliases": ("schedule_free_adamw", "schedule_free_sgd"),
+    "sophia": ("sophia", "SophiaState"),
+}
+for _family, _names in OPTIMIZER_FAMILIES.items():
+    OWNERS |= dict.fromkeys(_names, importlib.import_module(f"optix.optimizers.{_family}"))
 
 
 def test_every_name_is_optax_contrib_s_and_comes_from_its_owner():

@@ -44,9 +44,15 @@ CASES = [
     "polyak_sgd",
     "zero_nans",
 ]
-# Optimizers whose state copies the params (Lookahead's slow weights): they cannot be
-# created from abstract params.
-COPIES_PARAMS = {"ranger"}
+# Optimizers whose state copies the params (Lookahead's slow weights, the initial point of
+# DoG, Prodigy, MADGRAD, COCOB, D-Adaptation and Mechanic, Schedule-Free's z, SAM's
+# cache): they cannot be created from abstract params.
+COPIES_PARAMS = {
+    *("ranger", "dog", "dowg", "prodigy", "madgrad", "cocob", "mechanize", "sam"),
+    *("dadapt_sgd", "dadapt_adagrad", "schedule_free_adamw", "schedule_free_sgd"),
+}
+# Prodigy's step size sums over every leaf: the blocks of split leaves add in another order.
+ZERO1_RTOL = {"prodigy": 2e-6}
 
 
 def free_port() -> int:
@@ -130,7 +136,7 @@ def test_every_registry_entry_ran_sharded(registry):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_zero1_run_equals_single_device(registry, name):
-    assert registry[name]["diff"] <= RTOL
+    assert registry[name]["diff"] <= ZERO1_RTOL.get(name, RTOL)
 
 
 @pytest.mark.parametrize("name", STAGE3)
@@ -152,7 +158,7 @@ def test_sharded_init_equals_init(registry, name):
     assert registry[name]["init_diff"] == 0.0
     error = registry[name].get("abstract_init_error")
     if name in COPIES_PARAMS:
-        assert "copies param values" in error and "slow" in error
+        assert "copies param values" in error
     else:
         assert error is None
 
