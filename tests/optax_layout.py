@@ -135,11 +135,15 @@ ALWAYS = {"key": const(0)}
 # Arguments that change Optax's layout (or could change optix's), each applied alone on
 # top of the required ones. An override applies where its first key is a parameter;
 # its other keys go along where they are parameters too.
+SCHEDULED_WEIGHT_DECAY = {"weight_decay": lambda m: m.linear_schedule(1e-2, 0.0, 10)}
+# Their weight decay enters the step's own math: Optax builds them with a schedule there
+# but fails at the first update, so optix refuses one at construction.
+CONSTANT_WEIGHT_DECAY = {"momo", "momo_adam", "mechanize"}
 VARIANTS = [
     {"learning_rate": schedule},
     {"weight_decay": const(0.0)},
     {"weight_decay": const(1e-2)},
-    {"weight_decay": lambda m: m.linear_schedule(1e-2, 0.0, 10)},
+    SCHEDULED_WEIGHT_DECAY,
     {"weight_decay_rate": const(1e-2)},
     {"weight_decay": const(1e-2), "mask": const(MASK)},
     {"weight_decay": const(1e-2), "mask": const(lambda params: MASK)},
@@ -281,6 +285,7 @@ def builders(qualified: str, **arguments: Any) -> list:
         {k: v for k, v in variant.items() if k in parameters}
         for variant in VARIANTS
         if next(iter(variant)) in parameters
+        and not (name in CONSTANT_WEIGHT_DECAY and variant is SCHEDULED_WEIGHT_DECAY)
     ]
 
     def build(arguments):

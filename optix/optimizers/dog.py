@@ -142,7 +142,7 @@ def scale_by_dog(init_step: InitStep, eps: jax.typing.ArrayLike = 1e-8) -> Gradi
 
 def _chain(fn, scaler, learning_rate, weight_decay, mask) -> GradientTransformation:
     _checks.finite(fn, allow_schedule=True, learning_rate=learning_rate)
-    _checks.non_negative(fn, allow_none=True, weight_decay=weight_decay)
+    _checks.non_negative(fn, allow_schedule=True, allow_none=True, weight_decay=weight_decay)
     return chain(
         identity() if weight_decay is None else add_decayed_weights(weight_decay, mask),
         scaler,
@@ -154,7 +154,7 @@ def dog(
     learning_rate: ScalarOrSchedule = 1.0,
     init_step: InitStep = ("heuristic", 1e-6),
     eps: jax.typing.ArrayLike = 1e-8,
-    weight_decay: jax.typing.ArrayLike | None = None,
+    weight_decay: ScalarOrSchedule | None = None,
     mask: MaskOrFn = None,
 ) -> GradientTransformation:
     """DoG: ``chain(add_decayed_weights(weight_decay, mask), scale_by_dog(init_step, eps),
@@ -232,7 +232,7 @@ def dowg(
     learning_rate: ScalarOrSchedule = 1.0,
     init_estim_sq_dist: jax.typing.ArrayLike | None = None,
     eps: jax.typing.ArrayLike = 1e-4,
-    weight_decay: jax.typing.ArrayLike | None = None,
+    weight_decay: ScalarOrSchedule | None = None,
     mask: MaskOrFn = None,
 ) -> GradientTransformation:
     """DoWG: ``chain(add_decayed_weights(weight_decay, mask), scale_by_dowg(init_estim_sq_dist,

@@ -84,7 +84,10 @@ def step_inputs(qualified, params):
     grads = grad
     if qualified.split(".")[-1] in PER_EXAMPLE:
         grads = jax.tree.map(lambda g: jnp.stack([g, 0.5 * g]), grad)
-    return grads, {"value": value, "grad": grad, "value_fn": value_fn}
+    extra = {"value": value, "grad": grad, "value_fn": value_fn}
+    if qualified.split(".")[-1] == "sophia":  # its Hutchinson estimator reads the objective
+        extra["obj_fn"] = value_fn  # (line searches refuse arguments value_fn does not take)
+    return grads, extra
 
 
 def update(qualified, library, tx, params, state):
