@@ -42,6 +42,7 @@ ALIASES = sorted(
 EXTRA_KWARGS = {"noisy_sgd": {"key": 0}}
 # SAM wraps two optimizers; Sophia's estimators read the objective (value_fn here).
 EXTRA_KWARGS["sam"] = {"optimizer": optix.adam(0.05), "adv_optimizer": optix.sgd(0.05)}
+EXTRA_KWARGS["mechanize"] = {"base_optimizer": optix.adam(0.05)}
 EXTRA_KWARGS["sophia"] = {"hessian_diagonal_fn": hutchinson_of_value_fn()}
 EXTRA_KWARGS["sophia_g"] = {"hessian_diagonal_fn": hutchinson_of_value_fn()}
 SCHEDULED_KWARGS = {"adabound": {"base_lr": 0.01}, "amsbound": {"base_lr": 0.01}}
@@ -57,6 +58,7 @@ DEPRECATED = {"optimistic_adam"}
 SCHEDULED_RTOL = {"muon": 5e-7, "muon_with_adamw": 5e-7, "fromage": 5e-7}
 STATIC_ARGS = {"adafactor": ("min_dim_size_to_factor",), "lbfgs": ("memory_size",)}
 STATIC_ARGS["galore"] = STATIC_ARGS["galore_adamw"] = ("rank", "update_proj_gap")
+STATIC_ARGS["mechanize"] = ("num_betas",)  # the number of betas sizes the state
 STATIC_ARGS["sam"] = ("sync_period",)
 STATIC_ARGS["sam_sgd"] = ("momentum",)
 STATIC_ARGS["sophia"] = ("update_interval", "print_win_rate_every_n_steps")
