@@ -49,6 +49,10 @@ SCHEDULED_KWARGS = {"adabound": {"base_lr": 0.01}, "amsbound": {"base_lr": 0.01}
 # rprop's learning_rate is its initial step size, never a schedule; optimistic_adam (Optax's
 # first version) refuses schedules.
 NO_LR_SCHEDULE = {"rprop", "optimistic_adam"}
+# Schedule-Free reads its learning rate schedule at its own step count (1 on the first
+# update) for the averaging weight; inject_hyperparams evaluates it at its count (0 first)
+# and hands the value on, so a wrapped schedule weights the average differently.
+NO_LR_SCHEDULE |= {"schedule_free_adamw", "schedule_free_sgd"}
 # Aliases that warn when built, as Optax's do.
 DEPRECATED = {"optimistic_adam"}
 # A schedule evaluated by the wrapper is a different XLA program from one evaluated inside
